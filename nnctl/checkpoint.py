@@ -1,0 +1,133 @@
+"""Checkpoints: one ``.npz`` of plain arrays plus a JSON ``meta`` string; no pickle anywhere.
+
+Arrays: ``W1…WL`` ``(n(l), n(l-1))``, ``b1…bL`` ``(n(l),)``, ``scaler_center``/``scaler_scale`` ``(n0,)``,
+``opt_<name>`` for optimizer state. ``meta`` holds the resolved config, epoch, class names, RNG state,
+format version and a SHA-256 of every array, verified on load. Writes are atomic.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CheckpointError
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    params: dict
+    scaler: dict
+    meta: dict
+    opt_state: dict = field(default_factory=dict)
+
+    @property
+    def config(self):
+        return self.meta["config"]
+
+
+def checksum(arrays):
+    """SHA-256 over every array's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _fsync_dir(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, write):
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def save(path, ckpt):
+    """Write ``ckpt`` to ``path`` atomically."""
+    arrays = dict(ckpt.params)
+    arrays["scaler_center"] = ckpt.scaler["center"]
+    arrays["scaler_scale"] = ckpt.scaler["scale"]
+    arrays.update({f"opt_{k}": v for k, v in ckpt.opt_state.items()})
+    meta = dict(ckpt.meta, format_version=FORMAT_VERSION, checksum=checksum(arrays))
+    arrays["meta"] = np.array(json.dumps(meta))
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load(path):
+    """Read and verify a checkpoint; any problem is a ``CheckpointError`` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        reason = "holds pickled objects" if "allow_pickle" in str(exc) else f"not a readable .npz ({exc})"
+        raise CheckpointError(f"{path}: {reason}") from None
+    except Exception as exc:  # a damaged zip can fail deep inside zlib or zipfile
+        raise CheckpointError(f"{path}: damaged checkpoint ({type(exc).__name__}: {exc})") from None
+    if "meta" not in arrays:
+        raise CheckpointError(f"{path}: not an nnctl checkpoint (no meta array)")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+        version = meta["format_version"]
+    except (ValueError, KeyError, TypeError):
+        raise CheckpointError(f"{path}: meta is not valid checkpoint JSON") from None
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {version}; this nnctl reads version {FORMAT_VERSION}")
+    if meta.get("checksum") != checksum(arrays):
+        raise CheckpointError(f"{path}: checksum mismatch: the file is damaged or was modified")
+    try:
+        layers = meta["config"]["model"]["layers"]
+        params = {}
+        for l in range(1, len(layers)):
+            for name, shape in ((f"W{l}", (layers[l], layers[l - 1])), (f"b{l}", (layers[l],))):
+                if name not in arrays:
+                    raise CheckpointError(f"{path}: missing array {name}")
+                if arrays[name].shape != shape:
+                    raise CheckpointError(f"{path}: {name} has shape {arrays[name].shape}, expected {shape}")
+                params[name] = arrays[name]
+        scaler = {"center": arrays["scaler_center"], "scale": arrays["scaler_scale"]}
+    except KeyError as exc:
+        raise CheckpointError(f"{path}: missing {exc.args[0]}") from None
+    if scaler["center"].shape != (layers[0],) or scaler["scale"].shape != (layers[0],):
+        raise CheckpointError(f"{path}: scaler arrays do not have {layers[0]} entries")
+    opt_state = {k[4:]: v for k, v in arrays.items() if k.startswith("opt_")}
+    return Checkpoint(params, scaler, meta, opt_state)
+
+
+def is_checkpoint_path(path):
+    return str(path).endswith(".npz")

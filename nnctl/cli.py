@@ -1,0 +1,181 @@
+"""The ``nnctl`` command line. It parses, calls the library and prints; it holds no math.
+
+stdout carries results only; logs and progress go to stderr. Exit codes: 0 success, 1 the command ran
+and the result failed, 2 bad input (one ``Error: <where>: <what>`` line, no traceback).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import NnctlError
+
+INTERRUPTED = 130
+
+
+class NnctlGroup(click.Group):
+    """Turns every expected failure into one ``Error:`` line on stderr and an exit code."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) else ""
+            click.echo(f"Error: {where}{exc.format_message()}", err=True)
+            code = exc.exit_code
+        except NnctlError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            code = exc.exit_code
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("Error: interrupted", err=True)
+            code = INTERRUPTED
+        except BrokenPipeError:
+            sys.stderr.close()  # the reader of stdout went away (e.g. `| head`): not an error
+            code = 0
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def set_option(f):
+    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                        help="Override one config key, value parsed as YAML (e.g. --set train.alpha=0.1); repeatable.")(f)
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")(f)
+
+
+def emit_json(obj):
+    click.echo(json.dumps(obj, indent=2))
+
+
+@click.group(cls=NnctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="nnctl", message="%(prog)s %(version)s")
+def cli():
+    """Train, check and use small fully connected neural networks, driven by YAML configs.
+
+    Exit codes: 0 success, 1 the command ran and failed (gradient check, divergence), 2 bad input.
+    """
+
+
+@cli.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@set_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Run directory to write (default: the config's output.dir).")
+@click.option("--resume", is_flag=True, help="Continue the run in the run directory from checkpoints/last.npz.")
+@click.option("--force", is_flag=True, help="Replace a run directory that already holds a run.")
+@json_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines on stderr.")
+def train(config_path, overrides, out, resume, force, as_json, quiet):
+    """Train the network CONFIG describes and write a run directory."""
+    from . import config as config_mod
+    from .trainer import Trainer
+
+    config = config_mod.load(config_path, overrides)
+    if out is not None:
+        config["output"]["dir"] = str(out)
+    trainer = Trainer(config, config["output"]["dir"], resume=resume, force=force, where=str(config_path))
+    epochs = config["train"]["epochs"]
+    if not quiet:
+        verb = f"resuming at epoch {trainer.epoch}" if resume else "training"
+        click.echo(f"nnctl: {verb} {config['model']['layers']} on {config['data']['source']} "
+                   f"for {epochs} epochs -> {trainer.run_dir}", err=True)
+    bar = None
+    if not quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=epochs, initial=trainer.epoch, unit="epoch", file=sys.stderr, leave=False)
+
+    def on_epoch(record):
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['train_loss']:.4f}", val_acc=f"{record['val_acc'] or 0:.3f}")
+
+    try:
+        summary = trainer.fit(on_epoch)
+    finally:
+        if bar is not None:
+            bar.close()
+    if as_json:
+        emit_json(summary)
+    else:
+        click.echo(format_summary(summary))
+
+
+def _fmt(value, spec=".4f"):
+    return "-" if value is None else format(value, spec)
+
+
+def format_summary(s):
+    lines = [f"{'split':<7}{'loss':>10}{'accuracy':>10}"]
+    for name in ("train", "val", "test"):
+        lines.append(f"{name:<7}{_fmt(s[f'{name}_loss']):>10}{_fmt(s[f'{name}_acc']):>10}")
+    lines.append(f"epochs {s['epochs']}, best epoch {s['best_epoch']}, {s['seconds']:.2f} s, run {s['run_dir']}")
+    return "\n".join(lines)
+
+
+@cli.command(name="eval")
+@click.argument("checkpoint_path", metavar="CHECKPOINT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", "source", metavar="SOURCE",
+              help="Evaluate on another data source (generator, bundled dataset, .csv or .npz) instead of the run's.")
+@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="test", show_default=True,
+              help="Which split of the data to evaluate on (split with the run's seed and fractions).")
+@json_option
+def eval_(checkpoint_path, source, split, as_json):
+    """Loss, accuracy, confusion matrix and per-class precision/recall/F1 of a checkpoint."""
+    from .evaluation import evaluate_checkpoint, format_report
+
+    report = evaluate_checkpoint(checkpoint_path, source, split)
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+
+
+@cli.command()
+@click.argument("checkpoint_path", metavar="CHECKPOINT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("input_file", metavar="[INPUT|-]", type=click.File("r", encoding="utf-8"), default="-")
+@click.option("--proba", is_flag=True, help="Print class probabilities as CSV, headed by the class names.")
+def predict(checkpoint_path, input_file, proba):
+    """Predict one label per feature row of INPUT (CSV, header optional; '-' or nothing reads stdin)."""
+    from .predict import predict_text
+
+    where = "<stdin>" if input_file.name == "<stdin>" else input_file.name
+    try:
+        text = input_file.read()
+    except UnicodeDecodeError as exc:
+        raise click.FileError(where, f"not UTF-8 text ({exc.reason})") from None
+    click.echo(predict_text(checkpoint_path, text, where, proba), nl=False)
+
+
+@cli.command()
+@click.argument("target", metavar="CONFIG|CHECKPOINT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@set_option
+@click.option("--samples", type=click.IntRange(min=1), default=16, show_default=True,
+              help="How many training samples the loss is computed on.")
+@click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True,
+              help="Step of the centred difference (J(θ+eps) − J(θ−eps)) / 2eps.")
+@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-7, show_default=True,
+              help="Largest relative error that passes.")
+@click.option("--max-entries", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Entries checked per tensor; larger tensors get a seeded random subset.")
+@json_option
+def gradcheck(target, overrides, samples, eps, tol, max_entries, as_json):
+    """Compare analytic gradients with centred differences for every parameter tensor (exit 1 on FAIL)."""
+    from . import gradcheck as gc
+    from .loading import network_and_data
+    from .seeding import rng as seeded
+
+    net, data, config = network_and_data(target, overrides)
+    X, y = data.splits["train"]
+    rng = seeded(config["seed"], "gradcheck")
+    take = rng.choice(len(y), size=min(samples, len(y)), replace=False)
+    report = gc.check(net, X[take], y[take], eps=eps, tol=tol, max_entries=max_entries, rng=rng)
+    click.echo(json.dumps(report, indent=2) if as_json else gc.format_report(report))
+    return 0 if report["passed"] else 1
+
+
+def main():
+    cli(prog_name="nnctl")

@@ -1,0 +1,247 @@
+"""Config: every default in one place, YAML files and ``--set`` overrides validated against it.
+
+A config file holds only what differs from ``DEFAULTS``; unknown keys and values of the wrong type
+are errors that name the file, the dotted key and what was expected.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+
+GENERATORS = ("moons", "circles", "blobs", "xor", "spiral")
+BUNDLED = ("iris", "wine", "breast_cancer", "digits")
+
+DEFAULTS = {
+    "seed": 0,                      # one seed for data, split, initialisation and shuffling
+    "model": {
+        "layers": [2, 3, 2],        # n(0) … n(L): inputs, hidden sizes, classes
+        "activation": "sigmoid",    # hidden layers: sigmoid | tanh | relu
+        "init": "xavier",           # xavier | he | normal (N(0, 0.01²))
+        "dtype": "float64",         # float64 | float32 for training; gradcheck is always float64
+    },
+    "data": {
+        "source": "moons",          # generator, bundled dataset, or a .csv / .npz path
+        "n_samples": 1000,          # generators only
+        "noise": 0.2,               # generators only
+        "input_scale": 1.0,         # multiplies every raw input before scaling (the ×1000 experiment)
+        "scaler": "standard",       # standard | minmax | robust | none, fitted on the train split only
+        "val_fraction": 0.2,
+        "test_fraction": 0.2,
+    },
+    "train": {
+        "alpha": 0.5,               # learning rate α
+        "lambda": 0.001,            # L2 strength λ, not divided by m
+        "batch_size": 32,           # larger than the train split means full-batch gradient descent
+        "epochs": 100,              # 0 writes the initialised network
+        "shuffle": True,            # reshuffle the train split every epoch (seeded)
+    },
+    "output": {
+        "dir": "runs/testnet",
+        "checkpoint_every": 10,     # epochs; the last epoch is always saved
+    },
+}
+
+
+def _type_name(value):
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a mapping", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+def _got(value):
+    return f"got {value!r}" if not isinstance(value, (dict, list)) else f"got {_type_name(value)}"
+
+
+def _int(low=None):
+    def check(value):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be an integer, {_got(value)}")
+        if low is not None and value < low:
+            raise ValueError(f"must be an integer ≥ {low}, got {value}")
+        return value
+    return check
+
+
+def _number(low=None, high=None, low_open=False, high_open=False):
+    def check(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"must be a number, {_got(value)}")
+        value = float(value)
+        bad = (value != value or value in (float("inf"), float("-inf"))
+               or (low is not None and (value < low or (low_open and value == low)))
+               or (high is not None and (value > high or (high_open and value == high))))
+        if bad:
+            lo = "" if low is None else f"{low} {'<' if low_open else '≤'} "
+            hi = "" if high is None else f" {'<' if high_open else '≤'} {high}"
+            raise ValueError(f"must be a number with {lo}x{hi}, got {value!r}")
+        return value
+    return check
+
+
+def _choice(*names):
+    def check(value):
+        if value not in names:
+            raise ValueError(f"must be one of {', '.join(names)}, {_got(value)}")
+        return value
+    return check
+
+
+def _bool(value):
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, {_got(value)}")
+    return value
+
+
+def _string(value):
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"must be a non-empty string, {_got(value)}")
+    return value
+
+
+def _layers(value):
+    if not isinstance(value, list) or len(value) < 2:
+        raise ValueError(f"must be a list of at least 2 positive integers [n0, …, nL], {_got(value)}")
+    for i, n in enumerate(value):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"[{i}]: must be a positive integer, got {n!r}")
+    if value[-1] < 2:
+        raise ValueError(f"[{len(value) - 1}]: the output layer needs at least 2 classes, got {value[-1]}")
+    return value
+
+
+def _source(value):
+    value = _string(value)
+    if value in GENERATORS or value in BUNDLED or value.endswith((".csv", ".npz")):
+        return value
+    raise ValueError(f"must be a generator ({', '.join(GENERATORS)}), a bundled dataset "
+                     f"({', '.join(BUNDLED)}) or a .csv/.npz path, got {value!r}")
+
+
+SCHEMA = {
+    "seed": _int(0),
+    "model.layers": _layers,
+    "model.activation": _choice("sigmoid", "tanh", "relu"),
+    "model.init": _choice("xavier", "he", "normal"),
+    "model.dtype": _choice("float64", "float32"),
+    "data.source": _source,
+    "data.n_samples": _int(4),
+    "data.noise": _number(0.0),
+    "data.input_scale": _number(0.0, low_open=True),
+    "data.scaler": _choice("standard", "minmax", "robust", "none"),
+    "data.val_fraction": _number(0.0, 1.0, high_open=True),
+    "data.test_fraction": _number(0.0, 1.0, high_open=True),
+    "train.alpha": _number(0.0, low_open=True),
+    "train.lambda": _number(0.0),
+    "train.batch_size": _int(1),
+    "train.epochs": _int(0),
+    "train.shuffle": _bool,
+    "output.dir": _string,
+    "output.checkpoint_every": _int(1),
+}
+
+
+def get(config, key):
+    """``get(cfg, "train.alpha")``: the value at a dotted key."""
+    node = config
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def _put(config, key, value):
+    *parents, last = key.split(".")
+    node = config
+    for part in parents:
+        node = node[part]
+    node[last] = value
+
+
+def _merge(config, mapping, where, prefix=""):
+    """Copy ``mapping`` onto ``config``, refusing keys that ``DEFAULTS`` does not have."""
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{where}: {prefix.rstrip('.') or 'top level'}: must be a mapping, {_got(mapping)}")
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        if not isinstance(key, str) or key not in config:
+            known = ", ".join(f"{prefix}{k}" for k in config)
+            raise ConfigError(f"{where}: {dotted}: unknown key (known here: {known})")
+        if isinstance(config[key], dict):
+            _merge(config[key], value, where, dotted + ".")
+        else:
+            config[key] = value
+
+
+def validate(config, where):
+    """Check every key against ``SCHEMA``; return the config with numbers normalised."""
+    for key, check in SCHEMA.items():
+        try:
+            _put(config, key, check(get(config, key)))
+        except ValueError as exc:
+            sep = "" if str(exc).startswith("[") else ": "
+            raise ConfigError(f"{where}: {key}{sep}{exc}") from None
+    if config["data"]["val_fraction"] + config["data"]["test_fraction"] >= 1.0:
+        raise ConfigError(f"{where}: data.val_fraction + data.test_fraction: must be below 1, got "
+                          f"{config['data']['val_fraction'] + config['data']['test_fraction']}")
+    return config
+
+
+def parse_override(text):
+    """``"train.alpha=0.1"`` → ``("train.alpha", 0.1)``, the value parsed as YAML."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {text}: expected KEY=VALUE, e.g. --set train.alpha=0.1")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: value is not valid YAML: {str(exc).splitlines()[0]}") from None
+    node = DEFAULTS
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(f"--set {key}: unknown key")
+        node = node[part]
+    if isinstance(node, dict):
+        raise ConfigError(f"--set {key}: is a section; set one of its keys, e.g. --set {key}.{next(iter(node))}=…")
+    return key, value
+
+
+def resolve(mapping=None, overrides=(), where="config"):
+    """Defaults, then ``mapping`` (a parsed file), then ``--set`` overrides; validated."""
+    config = copy.deepcopy(DEFAULTS)
+    if mapping is not None:
+        _merge(config, mapping, where)
+    for text in overrides:
+        key, value = parse_override(text)
+        _put(config, key, value)
+        try:
+            check = SCHEMA[key]
+            _put(config, key, check(value))
+        except ValueError as exc:
+            sep = "" if str(exc).startswith("[") else ": "
+            raise ConfigError(f"--set {key}{sep}{exc}") from None
+    return validate(config, where)
+
+
+def load(path, overrides=()):
+    """Read a YAML config file (``yaml.safe_load``) and resolve it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        mapping = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: {at}invalid YAML: {problem}") from None
+    return resolve(mapping or {}, overrides, where=str(path))
+
+
+def dump(config):
+    """The config as YAML text, keys in ``DEFAULTS`` order."""
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)

@@ -1,0 +1,56 @@
+"""``nnctl eval``: a checkpoint's loss, accuracy, confusion matrix and per-class scores on a split."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from . import checkpoint, config as config_mod, data as data_mod
+from .trainer import build_network, evaluate
+
+
+def evaluate_checkpoint(path, source=None, split="test"):
+    """Evaluate the checkpoint at ``path`` on ``split`` of the run's data, or of ``source`` if given."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    ckpt = checkpoint.load(path)
+    config = copy.deepcopy(ckpt.config)
+    where = str(path)
+    if source is not None:
+        config = config_mod.resolve(config, [f"data.source={source}"], where=where)
+    data = data_mod.prepare(config, where, scaler=ckpt.scaler, class_names=ckpt.meta["class_names"])
+    data_mod.check_fits(config["model"]["layers"], data.n_features, len(ckpt.meta["class_names"]), where)
+    names = data_mod.SPLITS if split == "all" else (split,)
+    X = np.concatenate([data.splits[n][0] for n in names])
+    y = np.concatenate([data.splits[n][1] for n in names])
+    if len(y) == 0:
+        from .errors import DataError
+
+        raise DataError(f"{where}: the {split} split of {config['data']['source']} is empty")
+    net = build_network(config, params=ckpt.params)
+    loss, acc = evaluate(net, X, y)
+    pred = net.predict(X)
+    classes = list(range(len(ckpt.meta["class_names"])))
+    precision, recall, f1, support = precision_recall_fscore_support(y, pred, labels=classes, zero_division=0)
+    return {
+        "checkpoint": where, "epoch": ckpt.meta["epoch"], "source": config["data"]["source"], "split": split,
+        "samples": int(len(y)), "loss": loss, "accuracy": acc, "class_names": ckpt.meta["class_names"],
+        "confusion_matrix": confusion_matrix(y, pred, labels=classes).tolist(),
+        "per_class": [{"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+                      for name, p, r, f, s in zip(ckpt.meta["class_names"], precision, recall, f1, support)],
+    }
+
+
+def format_report(r):
+    names = r["class_names"]
+    width = max(8, *(len(n) + 2 for n in names))
+    lines = [f"{r['checkpoint']} (epoch {r['epoch']}) on {r['source']}, {r['split']} split, {r['samples']} samples",
+             f"loss {r['loss']:.4f}  accuracy {r['accuracy']:.4f}", "",
+             "confusion matrix (rows: true, columns: predicted)",
+             " " * width + "".join(f"{n:>{width}}" for n in names)]
+    for name, row in zip(names, r["confusion_matrix"]):
+        lines.append(f"{name:<{width}}" + "".join(f"{v:>{width}}" for v in row))
+    lines += ["", f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
+    for c in r["per_class"]:
+        lines.append(f"{c['class']:<{width}}{c['precision']:>10.4f}{c['recall']:>10.4f}{c['f1']:>10.4f}{c['support']:>9}")
+    return "\n".join(lines)

@@ -1,0 +1,27 @@
+"""``nnctl predict``: NumPy only (no scikit-learn, no YAML) so that it starts fast in pipelines."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from . import checkpoint, csvdata, scaling
+from .mlp import MLP
+
+
+def predict_text(checkpoint_path, text, where, proba=False):
+    """CSV feature rows in ``text`` → one class name per line, or a probability CSV headed by class names."""
+    ckpt = checkpoint.load(checkpoint_path)
+    model = ckpt.config["model"]
+    X = csvdata.read_features(text, where, model["layers"][0])
+    X = scaling.apply(ckpt.scaler, X * ckpt.config["data"]["input_scale"])
+    net = MLP(model["layers"], model["activation"], dtype=model.get("dtype", "float64"), params=ckpt.params)
+    names = ckpt.meta["class_names"]
+    out = io.StringIO()
+    if proba:
+        P = net.predict_proba(X)
+        out.write(",".join(names) + "\n")
+        np.savetxt(out, P, fmt="%.6g", delimiter=",")
+    else:
+        out.writelines(names[k] + "\n" for k in net.predict(X))
+    return out.getvalue()

@@ -1,0 +1,229 @@
+"""Training: minibatch gradient descent over the train split, with a run directory on disk.
+
+Run directory: ``config.yaml``, ``metrics.jsonl`` (one JSON object per epoch), ``checkpoints/last.npz``,
+``checkpoints/best.npz``, ``checkpoints/epoch-NNNN.npz`` every ``output.checkpoint_every`` epochs, and
+``summary.json``. ``last.npz`` is what ``--resume`` continues from; it is only ever replaced atomically.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import checkpoint, config as config_mod, data as data_mod, optimizers, seeding
+from .errors import ConfigError, RunDirError, TrainingDiverged
+from .mlp import MLP
+
+RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "checkpoints")
+RESUMABLE_KEYS = ("train.epochs", "output.dir", "output.checkpoint_every")
+
+
+def build_network(config, params=None):
+    """The network ``config`` describes, initialised from its seed (or given ``params``)."""
+    m = config["model"]
+    return MLP(m["layers"], activation=m["activation"], lam=config["train"]["lambda"], init=m["init"],
+               rng=seeding.rng(config["seed"], "init"), dtype=m["dtype"], params=params)
+
+
+def evaluate(net, X, y):
+    """``(J, accuracy)`` on a whole split; ``(None, None)`` for an empty one."""
+    if len(y) == 0:
+        return None, None
+    logits = net.forward(X)[-1]
+    from .mlp import log_softmax
+
+    logp = log_softmax(logits)
+    loss = -float(logp[np.arange(len(y)), y].mean()) + net.penalty()
+    return loss, float((logits.argmax(axis=1) == y).mean())
+
+
+def _flat_differences(a, b, prefix=""):
+    for key in a:
+        if isinstance(a[key], dict):
+            yield from _flat_differences(a[key], b.get(key, {}), f"{prefix}{key}.")
+        elif a[key] != b.get(key):
+            yield f"{prefix}{key}"
+
+
+def _prepare_dir(run_dir, resume, force):
+    run_dir = Path(run_dir)
+    existing = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if existing and not (resume or force):
+        raise RunDirError(f"{run_dir}: already holds a run ({', '.join(existing)}); "
+                          "use --resume to continue it or --force to replace it")
+    if resume and not (run_dir / "checkpoints" / "last.npz").is_file():
+        raise RunDirError(f"{run_dir}: nothing to resume (no checkpoints/last.npz)")
+    try:
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        if force and not resume:
+            for name in ("metrics.jsonl", "summary.json"):
+                (run_dir / name).unlink(missing_ok=True)
+            for old in (run_dir / "checkpoints").glob("*.npz"):
+                old.unlink()
+    except OSError as exc:
+        raise RunDirError(f"{run_dir}: cannot write the run directory ({exc.strerror or exc})") from None
+    return run_dir
+
+
+def _read_metrics(path, upto):
+    """The metrics records of epochs ``1..upto`` (a killed run may have written later ones)."""
+    records = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                break  # a line cut short by a kill
+            if record.get("epoch", 0) <= upto:
+                records.append(record)
+    return records
+
+
+class Trainer:
+    """Owns one run: its data, network, optimizer, shuffling RNG and run directory."""
+
+    def __init__(self, config, run_dir, resume=False, force=False, where="config"):
+        self.config = config
+        self.where = where
+        self.data = data_mod.prepare(config, where)
+        data_mod.check_fits(config["model"]["layers"], self.data.n_features, len(self.data.class_names), where)
+        self.run_dir = _prepare_dir(run_dir, resume, force)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.net = build_network(config)
+        self.optimizer = optimizers.make(config["train"])
+        self.shuffle_rng = seeding.rng(config["seed"], "shuffle")
+        self.epoch = 0
+        self.best_val_loss = math.inf
+        self.best_epoch = 0
+        self.metrics = []
+        self.seconds = 0.0
+        if resume:
+            self._restore()
+        else:
+            self._write_text("config.yaml", config_mod.dump(config))
+            self._write_text("metrics.jsonl", "")
+            self._save_checkpoints(initial=True)
+
+    def _write_text(self, name, text):
+        checkpoint.atomic_write(self.run_dir / name, lambda f: f.write(text.encode("utf-8")))
+
+    def _restore(self):
+        ckpt = checkpoint.load(self.ckpt_dir / "last.npz")
+        stored = ckpt.config
+        changed = [k for k in _flat_differences(self.config, stored) if k not in RESUMABLE_KEYS]
+        if changed:
+            raise ConfigError(f"{self.where}: {changed[0]}: differs from the run being resumed "
+                              f"({config_mod.get(stored, changed[0])!r} there); only train.epochs may change")
+        dtype = self.net.dtype
+        self.net.params = {k: v.astype(dtype, copy=True) for k, v in ckpt.params.items()}
+        self.optimizer.load_state(ckpt.opt_state)
+        self.shuffle_rng.bit_generator.state = ckpt.meta["rng_state"]
+        self.epoch = ckpt.meta["epoch"]
+        self.best_val_loss = ckpt.meta["best_val_loss"]
+        self.best_epoch = ckpt.meta["best_epoch"]
+        self.seconds = ckpt.meta["seconds"]
+        self.metrics = _read_metrics(self.run_dir / "metrics.jsonl", self.epoch)
+        self._write_text("config.yaml", config_mod.dump(self.config))
+        self._write_text("metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.metrics))
+
+    def _checkpoint(self):
+        meta = {
+            "config": self.config,
+            "epoch": self.epoch,
+            "class_names": self.data.class_names,
+            "feature_names": self.data.feature_names,
+            "n_features": self.data.n_features,
+            "rng_state": self.shuffle_rng.bit_generator.state,
+            "optimizer": self.optimizer.name,
+            "best_val_loss": self.best_val_loss if math.isfinite(self.best_val_loss) else None,
+            "best_epoch": self.best_epoch,
+            "seconds": self.seconds,
+            "nnctl_version": _version(),
+        }
+        return checkpoint.Checkpoint(self.net.params, self.data.scaler, meta, self.optimizer.state())
+
+    def _save_checkpoints(self, initial=False, improved=False):
+        every = self.config["output"]["checkpoint_every"]
+        final = self.epoch == self.config["train"]["epochs"]
+        ckpt = self._checkpoint()
+        if improved or initial:
+            checkpoint.save(self.ckpt_dir / "best.npz", ckpt)
+        if initial or final or self.epoch % every == 0:
+            if self.epoch % every == 0 and not initial:
+                checkpoint.save(self.ckpt_dir / f"epoch-{self.epoch:04d}.npz", ckpt)
+            checkpoint.save(self.ckpt_dir / "last.npz", ckpt)
+
+    def run_epoch(self):
+        """One pass over the shuffled train split in minibatches; returns the epoch's metrics record."""
+        start = time.perf_counter()
+        X, y = self.data.splits["train"]
+        train = self.config["train"]
+        n, batch = len(y), train["batch_size"]
+        order = self.shuffle_rng.permutation(n) if train["shuffle"] else np.arange(n)
+        net, step = self.net, self.optimizer.step
+        grads = {}
+        with np.errstate(all="ignore"):  # overflow is detected below and reported as divergence
+            for s in range(0, n, batch):
+                idx = order[s:s + batch]
+                _, grads = net.loss_and_grads(X[idx], y[idx])
+                step(net.params, grads)
+            train_loss, train_acc = evaluate(net, X, y)
+            val_loss, val_acc = evaluate(net, *self.data.splits["val"])
+        self.epoch += 1
+        if not (math.isfinite(train_loss) and all(np.isfinite(p).all() for p in net.params.values())):
+            raise TrainingDiverged(
+                f"{self.where}: training diverged at epoch {self.epoch}: the loss or the weights became "
+                f"non-finite (train.alpha={train['alpha']}, data.scaler={self.config['data']['scaler']}, "
+                f"data.input_scale={self.config['data']['input_scale']}); scale the inputs or lower train.alpha. "
+                f"{self.ckpt_dir / 'last.npz'} still holds epoch {self._last_saved_epoch()}")
+        seconds = time.perf_counter() - start
+        self.seconds += seconds
+        record = {"epoch": self.epoch, "train_loss": train_loss, "train_acc": train_acc,
+                  "val_loss": val_loss, "val_acc": val_acc}
+        record.update({f"grad_norm_{k}": float(np.linalg.norm(g)) for k, g in grads.items() if k[0] == "W"})
+        record["seconds"] = seconds
+        return record
+
+    def _last_saved_epoch(self):
+        try:
+            return checkpoint.load(self.ckpt_dir / "last.npz").meta["epoch"]
+        except Exception:
+            return "?"
+
+    def fit(self, on_epoch=None):
+        """Train up to ``train.epochs``; return the summary (also written to ``summary.json``)."""
+        epochs = self.config["train"]["epochs"]
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as log:
+            while self.epoch < epochs:
+                record = self.run_epoch()
+                self.metrics.append(record)
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                monitored = record["val_loss"] if record["val_loss"] is not None else record["train_loss"]
+                improved = monitored < self.best_val_loss
+                if improved:
+                    self.best_val_loss, self.best_epoch = monitored, self.epoch
+                self._save_checkpoints(improved=improved)
+                if on_epoch:
+                    on_epoch(record)
+        return self.summary()
+
+    def summary(self):
+        out = {"epochs": self.epoch, "seconds": round(self.seconds, 3),
+               "best_epoch": self.best_epoch,
+               "best_val_loss": self.best_val_loss if math.isfinite(self.best_val_loss) else None}
+        for name in data_mod.SPLITS:
+            loss, acc = evaluate(self.net, *self.data.splits[name])
+            out[f"{name}_loss"], out[f"{name}_acc"] = loss, acc
+        out["run_dir"] = str(self.run_dir)
+        self._write_text("summary.json", json.dumps(out, indent=2) + "\n")
+        return out
+
+
+def _version():
+    from . import __version__
+
+    return __version__
