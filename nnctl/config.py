@@ -6,6 +6,7 @@ are errors that name the file, the dotted key and what was expected.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import yaml
@@ -65,8 +66,13 @@ def _int(low=None):
     return check
 
 
+_YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _number(low=None, high=None, low_open=False, high_open=False):
     def check(value):
+        if isinstance(value, str) and _YAML11_FLOAT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as text; everyone means the number
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"must be a number, {_got(value)}")
         value = float(value)
