@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CheckpointError
+from .errors import CheckpointError, RunDirError
 
 FORMAT_VERSION = 1
+TEMP_SUFFIX = ".tmp"  # atomic_write's temporary files: .<name>.<random>.tmp beside the target
 
 
 @dataclass
@@ -56,23 +57,51 @@ def _fsync_dir(path):
         os.close(fd)
 
 
-def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _new_file_mode(path):
+    """The mode ``path`` has, or the umask's default: mkstemp's 0600 must not leak into the result."""
     try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def atomic_write(path, write):
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``.
+
+    Any failure (disk full, read-only directory, Ctrl-C) leaves ``path`` as it was and removes the
+    temporary file; an ``OSError`` becomes a ``RunDirError`` naming ``path``.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), _new_file_mode(path))
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            raise RunDirError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise
     _fsync_dir(path.parent)
+
+
+def remove_stale_temps(directory):
+    """Delete temporary files a killed ``atomic_write`` left in ``directory``; they are never read."""
+    for stale in Path(directory).glob(f".*{TEMP_SUFFIX}"):
+        try:
+            stale.unlink()
+        except OSError:
+            pass
 
 
 def save(path, ckpt):

@@ -6,6 +6,7 @@ and the result failed, 2 bad input (one ``Error: <where>: <what>`` line, no trac
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -74,6 +75,8 @@ def cli():
 def train(config_path, overrides, out, resume, force, as_json, quiet):
     """Train the network CONFIG describes and write a run directory."""
     from . import config as config_mod
+    from .errors import Interrupted
+    from .interrupts import StopRequest
     from .trainer import Trainer
 
     config = config_mod.load(config_path, overrides)
@@ -96,8 +99,17 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
             bar.update(1)
             bar.set_postfix(loss=f"{record['train_loss']:.4f}", val_acc=f"{record['val_acc'] or 0:.3f}")
 
+    def notify():
+        if not quiet:
+            click.echo("nnctl: stopping after this epoch (Ctrl-C again to abort at once)", err=True)
+
     try:
-        summary = trainer.fit(on_epoch)
+        with StopRequest(notify) as stop:
+            summary = trainer.fit(on_epoch, stop=stop)
+    except Interrupted as exc:
+        again = ["nnctl", "train", str(config_path), *(w for o in overrides for w in ("--set", o)),
+                 "--out", str(trainer.run_dir), "--resume"]
+        raise Interrupted(f"{exc}; resume with: {shlex.join(again)}") from None
     finally:
         if bar is not None:
             bar.close()

@@ -27,3 +27,9 @@ class TrainingDiverged(NnctlError):
     """The command ran and the result failed: the loss or the weights became non-finite."""
 
     exit_code = 1
+
+
+class Interrupted(NnctlError):
+    """Stopped on request (Ctrl-C) at a consistent point that was saved; ``--resume`` continues from it."""
+
+    exit_code = 130

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint, config as config_mod, data as data_mod, optimizers, seeding
-from .errors import ConfigError, RunDirError, TrainingDiverged
+from .errors import ConfigError, Interrupted, RunDirError, TrainingDiverged
 from .mlp import MLP
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "checkpoints")
@@ -55,9 +55,12 @@ def _prepare_dir(run_dir, resume, force):
         raise RunDirError(f"{run_dir}: already holds a run ({', '.join(existing)}); "
                           "use --resume to continue it or --force to replace it")
     if resume and not (run_dir / "checkpoints" / "last.npz").is_file():
-        raise RunDirError(f"{run_dir}: nothing to resume (no checkpoints/last.npz)")
+        raise RunDirError(f"{run_dir}: nothing to resume (no checkpoints/last.npz; a run stopped before its "
+                          "first checkpoint has to start again with --force)")
     try:
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        for directory in (run_dir, run_dir / "checkpoints"):
+            checkpoint.remove_stale_temps(directory)
         if force and not resume:
             for name in ("metrics.jsonl", "summary.json"):
                 (run_dir / name).unlink(missing_ok=True)
@@ -193,15 +196,18 @@ class Trainer:
         except Exception:
             return "?"
 
-    def fit(self, on_epoch=None):
-        """Train up to ``train.epochs``; return the summary (also written to ``summary.json``)."""
+    def fit(self, on_epoch=None, stop=None):
+        """Train up to ``train.epochs``; return the summary (also written to ``summary.json``).
+
+        ``stop`` is asked after every epoch; when it answers true, ``last.npz`` is brought up to that
+        epoch and ``Interrupted`` is raised, so ``--resume`` continues exactly from there.
+        """
         epochs = self.config["train"]["epochs"]
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as log:
+        with self._open_metrics() as log:
             while self.epoch < epochs:
                 record = self.run_epoch()
                 self.metrics.append(record)
-                log.write(json.dumps(record) + "\n")
-                log.flush()
+                self._append_metrics(log, record)
                 monitored = record["val_loss"] if record["val_loss"] is not None else record["train_loss"]
                 improved = monitored < self.best_val_loss
                 if improved:
@@ -209,7 +215,27 @@ class Trainer:
                 self._save_checkpoints(improved=improved)
                 if on_epoch:
                     on_epoch(record)
+                if stop is not None and self.epoch < epochs and stop():
+                    checkpoint.save(self.ckpt_dir / "last.npz", self._checkpoint())
+                    raise Interrupted(f"{self.where}: interrupted after epoch {self.epoch} of {epochs}; "
+                                      f"{self.ckpt_dir / 'last.npz'} holds it")
         return self.summary()
+
+    def _open_metrics(self):
+        # Unbuffered: a failed write must not linger in a buffer that close() would retry and fail on again.
+        path = self.run_dir / "metrics.jsonl"
+        try:
+            return open(path, "ab", buffering=0)
+        except OSError as exc:
+            raise RunDirError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+    def _append_metrics(self, log, record):
+        line = memoryview((json.dumps(record) + "\n").encode("utf-8"))
+        try:
+            while line:
+                line = line[log.write(line):]
+        except OSError as exc:
+            raise RunDirError(f"{self.run_dir / 'metrics.jsonl'}: cannot write: {exc.strerror or exc}") from None
 
     def summary(self):
         out = {"epochs": self.epoch, "seconds": round(self.seconds, 3),
