@@ -189,5 +189,19 @@ def gradcheck(target, overrides, samples, eps, tol, max_entries, as_json):
     return 0 if report["passed"] else 1
 
 
+from .sweep import sweep  # noqa: E402  (commands in their own modules register here)
+
+cli.add_command(sweep)
+
+from .plot import plot_command  # noqa: E402
+
+cli.add_command(plot_command)
+
+
+from .explain_cmd import explain  # noqa: E402  (defined after set_option, which it reuses)
+
+cli.add_command(explain)
+
+
 def main():
     cli(prog_name="nnctl")
