@@ -1,0 +1,238 @@
+"""``nnctl sweep``: train the Cartesian product of a few config grids, one normal run directory per run.
+
+Every run is resolved and validated before any starts, so a bad ``--grid`` key or value costs nothing.
+Runs go to joblib worker processes; each uses the config's seed, so its numbers do not depend on
+``--jobs`` or on the other runs. A run that diverges or fails is a row in ``results.csv``, never the
+end of the sweep.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import math
+import re
+import time
+from pathlib import Path
+
+import click
+import yaml
+
+from . import config as config_mod
+from .errors import ConfigError, NnctlError, RunDirError, TrainingDiverged
+
+FIGURES = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
+STATUSES = ("ok", "diverged", "error")
+
+
+def parse_grid(text):
+    """``"train.alpha=0.01,0.1"`` → ``("train.alpha", [0.01, 0.1])``; values are a YAML flow sequence."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not raw.strip():
+        raise ConfigError(f"--grid {text}: expected KEY=V1,V2,…, e.g. --grid train.alpha=0.01,0.1")
+    try:
+        values = yaml.safe_load(f"[{raw}]")  # so [2,3,2],[2,8,2] are two lists
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--grid {key}: values are not valid YAML: {str(exc).splitlines()[0]}") from None
+    for value in values:
+        try:
+            config_mod.resolve(None, [_override(key, value)])
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace("--set", "--grid", 1)) from None
+    return key, values
+
+
+def _override(key, value):
+    return f"{key}={json.dumps(value)}"  # JSON is YAML, so the value reaches --set parsing unchanged
+
+
+def _text(value):
+    if isinstance(value, list):
+        return "x".join(map(_text, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def run_names(keys, combos):
+    """Filesystem-safe directory names like ``input_scale-1000_scaler-none``, unique within the sweep."""
+    short = [k.rsplit(".", 1)[-1] for k in keys]
+    labels = short if len(set(short)) == len(short) else [k.replace(".", "-") for k in keys]
+    names, seen = [], set()
+    for combo in combos:
+        name = "_".join(f"{label}-{_text(v)}" for label, v in zip(labels, combo)) or "run"
+        name = re.sub(r"[^A-Za-z0-9.+-]+", "_", name).strip("._") or "run"
+        unique, i = name, 2
+        while unique in seen:
+            unique, i = f"{name}-{i}", i + 1
+        seen.add(unique)
+        names.append(unique)
+    return names
+
+
+def plan(config_path, grids, overrides=(), out=None):
+    """Resolve every run of the sweep: ``(out_dir, keys, [(name, combo, config), …])``.
+
+    Raises ``ConfigError`` for any bad key or value before anything is written.
+    """
+    parsed = [parse_grid(g) for g in grids]
+    keys = [k for k, _ in parsed]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise ConfigError(f"--grid {dupes[0]}: given more than once; list all its values in one --grid")
+    clash = sorted(set(keys) & {config_mod.parse_override(o)[0] for o in overrides})
+    if clash:
+        raise ConfigError(f"--grid {clash[0]}: also given with --set; keep one")
+    base = config_mod.load(config_path, overrides)
+    out_dir = Path(out) if out is not None else Path(base["output"]["dir"] + "-sweep")
+    combos = list(itertools.product(*(values for _, values in parsed)))
+    names = run_names(keys, combos)
+    runs = []
+    for name, combo in zip(names, combos):
+        config = config_mod.load(config_path, [*overrides, *(_override(k, v) for k, v in zip(keys, combo))])
+        config["output"]["dir"] = str(out_dir / name)
+        runs.append((name, combo, config))
+    return out_dir, keys, runs
+
+
+def check_out_dir(out_dir, runs, force):
+    """Refuse to mix a new sweep into an old one unless ``force``."""
+    taken = [p for p in [out_dir / "results.csv", *(out_dir / name / "config.yaml" for name, _, _ in runs)]
+             if p.exists()]
+    if taken and not force:
+        raise RunDirError(f"{out_dir}: already holds a sweep ({taken[0]}); use --force to replace it")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"{out_dir}: cannot create the sweep directory ({exc.strerror or exc})") from None
+
+
+def run_one(config, force, where):
+    """Train one run in this process; return its figures and status. Never raises an ``Exception``."""
+    from .trainer import Trainer
+
+    start = time.perf_counter()
+    row = dict.fromkeys(FIGURES)
+    row.update(epochs=0, status="ok", message="")
+    try:
+        summary = Trainer(config, config["output"]["dir"], force=force, where=where).fit()
+        row.update({k: summary[k] for k in FIGURES}, epochs=summary["epochs"])
+    except TrainingDiverged as exc:
+        row.update(status="diverged", message=str(exc), epochs=_epochs_done(config["output"]["dir"]))
+    except NnctlError as exc:
+        row.update(status="error", message=str(exc))
+    except Exception as exc:  # one broken run must not end the sweep; its row says what happened
+        row.update(status="error", message=f"{where}: {type(exc).__name__}: {exc}")
+    row["seconds"] = round(time.perf_counter() - start, 3)
+    return row
+
+
+def _epochs_done(run_dir):
+    """Epochs completed before a run diverged: the last record of its ``metrics.jsonl``."""
+    try:
+        lines = (Path(run_dir) / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        return json.loads(lines[-1])["epoch"] if lines else 0
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_result=None):
+    """Run a sweep; write ``out/results.csv``; return ``(out_dir, keys, rows)`` in grid order."""
+    out_dir, keys, runs = plan(config_path, grids, overrides, out)
+    check_out_dir(out_dir, runs, force)
+    from joblib import Parallel, delayed
+
+    where = str(config_path)
+    tasks = (delayed(run_one)(config, force, f"{where} [{name}]") for name, _, config in runs)
+    rows = []
+    results = Parallel(n_jobs=jobs, return_as="generator")(tasks)
+    for (name, _, config), result in zip(runs, results):
+        row = {"run": name, **{k: config_mod.get(config, k) for k in keys}, **result}
+        rows.append(row)
+        if on_result:
+            on_result(row, len(rows), len(runs))
+    text = to_csv(keys, rows)
+    from .checkpoint import atomic_write
+
+    atomic_write(out_dir / "results.csv", lambda f: f.write(text.encode("utf-8")))
+    return out_dir, keys, rows
+
+
+def columns(keys):
+    return ["run", *keys, "status", "epochs", *FIGURES, "seconds", "message"]
+
+
+def _cell(value):
+    if isinstance(value, list):
+        return json.dumps(value)
+    if isinstance(value, float) and math.isfinite(value) and value != int(value):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+def to_csv(keys, rows):
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns(keys))
+    for row in rows:
+        writer.writerow([_cell(row[c]) for c in columns(keys)])
+    return buf.getvalue()
+
+
+def format_table(keys, rows):
+    """The results as an aligned text table (the message column last, unpadded)."""
+    head = columns(keys)[:-1]
+    cells = [[_fmt(row[c], c) for c in head] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
+    for row, r in zip(rows, cells):
+        line = "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+        lines.append(f"{line}  {row['message']}" if row["message"] else line)
+    return "\n".join(lines)
+
+
+def _fmt(value, column):
+    if value is None:
+        return "-"
+    if column in FIGURES:
+        return f"{value:.4g}" if "loss" in column else f"{value:.3f}"
+    if column == "seconds":
+        return f"{value:.2f}"
+    return _cell(value)
+
+
+# --set and --json are spelled as in cli.py, whose helpers this module cannot import: cli.py imports it.
+@click.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--grid", "grids", multiple=True, required=True, metavar="KEY=V1,V2,…",
+              help="One config key and its values (a YAML flow list, e.g. --grid model.layers=[2,3,2],[2,8,2]); "
+                   "repeatable: the sweep runs every combination.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Sweep directory: one run directory per combination plus results.csv "
+                   "(default: the config's output.dir + '-sweep').")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs trained at once, each in its own worker process.")
+@click.option("--force", is_flag=True, help="Replace a sweep directory that already holds a sweep.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override one config key for every run, value parsed as YAML; repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+def sweep(config_path, grids, overrides, out, jobs, force, quiet, as_json):
+    """Train every combination of the --grid values of CONFIG and tabulate the results.
+
+    Writes OUT/<run>/ (normal run directories) and OUT/results.csv, and prints the same table.
+    A run that diverges or fails is recorded with its status and message and the sweep goes on:
+    the exit code is 0 whenever the sweep itself ran, whatever the runs' statuses, and 2 for bad input.
+    """
+    def progress(row, done, total):
+        if not quiet:
+            click.echo(f"nnctl sweep: [{done}/{total}] {row['run']}: {row['status']}", err=True)
+
+    out_dir, keys, rows = run(config_path, grids, overrides, out, jobs, force, progress)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        click.echo(format_table(keys, rows))
+    if not quiet:
+        counts = ", ".join(f"{sum(r['status'] == s for r in rows)} {s}" for s in STATUSES)
+        click.echo(f"nnctl sweep: {len(rows)} runs ({counts}); table in {out_dir / 'results.csv'}", err=True)
