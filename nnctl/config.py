@@ -39,6 +39,22 @@ DEFAULTS = {
         "batch_size": 32,           # larger than the train split means full-batch gradient descent
         "epochs": 100,              # 0 writes the initialised network
         "shuffle": True,            # reshuffle the train split every epoch (seeded)
+        "optimizer": "sgd",         # sgd (the derivation's rule) | momentum | adam | lbfgs (full batch)
+        "momentum": 0.9,            # momentum: velocity decay μ in v ← μv − α∇
+        "nesterov": False,          # momentum: Nesterov's look-ahead step
+        "beta1": 0.9,               # adam: decay of the first-moment estimate
+        "beta2": 0.999,             # adam: decay of the second-moment estimate
+        "epsilon": 1.0e-8,          # adam: added to √v so the step stays finite
+        "lbfgs_iters": 10,          # lbfgs: L-BFGS-B iterations per epoch (the curvature memory restarts each epoch)
+        "schedule": "constant",     # constant | invscaling | step | plateau: how α changes between epochs
+        "power_t": 0.5,             # invscaling: α / (samples seen + 1)^power_t, as scikit-learn
+        "step_size": 10,            # step: multiply α by gamma every step_size epochs
+        "gamma": 0.5,               # step and plateau: the factor α is multiplied by
+        "plateau_patience": 5,      # plateau: epochs without a val-loss improvement > min_delta before α decays
+        "early_stopping": False,    # stop when the monitored metric stalls; restore the best epoch's weights
+        "monitor": "val_loss",      # early stopping: val_loss | val_acc
+        "patience": 10,             # early stopping: epochs without an improvement > min_delta before stopping
+        "min_delta": 1.0e-4,        # early stopping and plateau: smallest change that counts as improvement
     },
     "output": {
         "dir": "runs/testnet",
@@ -144,6 +160,22 @@ SCHEMA = {
     "train.batch_size": _int(1),
     "train.epochs": _int(0),
     "train.shuffle": _bool,
+    "train.optimizer": _choice("sgd", "momentum", "adam", "lbfgs"),
+    "train.momentum": _number(0.0, 1.0, high_open=True),
+    "train.nesterov": _bool,
+    "train.beta1": _number(0.0, 1.0, high_open=True),
+    "train.beta2": _number(0.0, 1.0, high_open=True),
+    "train.epsilon": _number(0.0, low_open=True),
+    "train.lbfgs_iters": _int(1),
+    "train.schedule": _choice("constant", "invscaling", "step", "plateau"),
+    "train.power_t": _number(0.0),
+    "train.step_size": _int(1),
+    "train.gamma": _number(0.0, 1.0, low_open=True),
+    "train.plateau_patience": _int(1),
+    "train.early_stopping": _bool,
+    "train.monitor": _choice("val_loss", "val_acc"),
+    "train.patience": _int(1),
+    "train.min_delta": _number(0.0),
     "output.dir": _string,
     "output.checkpoint_every": _int(1),
 }
@@ -191,6 +223,11 @@ def validate(config, where):
     if config["data"]["val_fraction"] + config["data"]["test_fraction"] >= 1.0:
         raise ConfigError(f"{where}: data.val_fraction + data.test_fraction: must be below 1, got "
                           f"{config['data']['val_fraction'] + config['data']['test_fraction']}")
+    if config["train"]["optimizer"] == "lbfgs" and config["train"]["schedule"] != "constant":
+        raise ConfigError(f"{where}: train.schedule: must be constant with train.optimizer lbfgs "
+                          f"(its line search sets the step), got {config['train']['schedule']!r}")
+    if config["train"]["early_stopping"] and config["data"]["val_fraction"] == 0:
+        raise ConfigError(f"{where}: train.early_stopping: needs a validation split; set data.val_fraction above 0")
     return config
 
 

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint, config as config_mod, data as data_mod, optimizers, seeding
+from . import checkpoint, config as config_mod, data as data_mod, optimizers, schedules, seeding
 from .errors import ConfigError, Interrupted, RunDirError, TrainingDiverged
 from .mlp import MLP
+from .stopping import EarlyStopping
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "checkpoints")
 RESUMABLE_KEYS = ("train.epochs", "output.dir", "output.checkpoint_every")
+EVAL_CHUNK = 4096  # rows per forward pass when evaluating a whole split
 
 
 def build_network(config, params=None):
@@ -97,6 +99,8 @@ class Trainer:
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.net = build_network(config)
         self.optimizer = optimizers.make(config["train"])
+        self.schedule = schedules.Schedule(config["train"], self.optimizer)
+        self.stopper = EarlyStopping.from_config(config["train"])  # None unless train.early_stopping
         self.shuffle_rng = seeding.rng(config["seed"], "shuffle")
         self.epoch = 0
         self.best_val_loss = math.inf
@@ -123,6 +127,9 @@ class Trainer:
         dtype = self.net.dtype
         self.net.params = {k: v.astype(dtype, copy=True) for k, v in ckpt.params.items()}
         self.optimizer.load_state(ckpt.opt_state)
+        self.schedule.load_state(ckpt.meta.get("schedule"))
+        if self.stopper is not None:
+            self.stopper.load_state(ckpt.meta.get("early_stopping"))
         self.shuffle_rng.bit_generator.state = ckpt.meta["rng_state"]
         self.epoch = ckpt.meta["epoch"]
         self.best_val_loss = ckpt.meta["best_val_loss"]
@@ -141,6 +148,8 @@ class Trainer:
             "n_features": self.data.n_features,
             "rng_state": self.shuffle_rng.bit_generator.state,
             "optimizer": self.optimizer.name,
+            "schedule": self.schedule.state(),
+            "early_stopping": self.stopper.state() if self.stopper is not None else None,
             "best_val_loss": self.best_val_loss if math.isfinite(self.best_val_loss) else None,
             "best_epoch": self.best_epoch,
             "seconds": self.seconds,
@@ -150,7 +159,7 @@ class Trainer:
 
     def _save_checkpoints(self, initial=False, improved=False):
         every = self.config["output"]["checkpoint_every"]
-        final = self.epoch == self.config["train"]["epochs"]
+        final = self.epoch == self.config["train"]["epochs"] or self._stopped_early()
         ckpt = self._checkpoint()
         if improved or initial:
             checkpoint.save(self.ckpt_dir / "best.npz", ckpt)
@@ -190,6 +199,15 @@ class Trainer:
         record["seconds"] = seconds
         return record
 
+    def _record_divergence(self, message):
+        # summary.json says why the run stopped; the checkpoints are left exactly as they were.
+        summary = {"epochs": self.epoch - 1, "stopped_reason": "diverged", "diverged_at_epoch": self.epoch,
+                   "message": message, "run_dir": str(self.run_dir)}
+        try:
+            self._write_text("summary.json", json.dumps(summary, indent=2) + "\n")
+        except (OSError, RunDirError):
+            pass  # the divergence, not the failed note about it, is what the user must hear
+
     def _last_saved_epoch(self):
         try:
             return checkpoint.load(self.ckpt_dir / "last.npz").meta["epoch"]
@@ -204,14 +222,20 @@ class Trainer:
         """
         epochs = self.config["train"]["epochs"]
         with self._open_metrics() as log:
-            while self.epoch < epochs:
+            while self.epoch < epochs and not self._stopped_early():
                 record = self.run_epoch()
+                if self.schedule.kind != "constant":
+                    record["alpha"] = self.optimizer.alpha  # the α this epoch used
                 self.metrics.append(record)
                 self._append_metrics(log, record)
                 monitored = record["val_loss"] if record["val_loss"] is not None else record["train_loss"]
-                improved = monitored < self.best_val_loss
+                if self.stopper is None:
+                    improved = monitored < self.best_val_loss
+                else:  # best.npz then follows the monitored metric and min_delta
+                    improved = self.stopper.update(self.epoch, record)
                 if improved:
                     self.best_val_loss, self.best_epoch = monitored, self.epoch
+                self.schedule.epoch_end(self.epoch, len(self.data.splits["train"][1]), record)
                 self._save_checkpoints(improved=improved)
                 if on_epoch:
                     on_epoch(record)
@@ -219,7 +243,23 @@ class Trainer:
                     checkpoint.save(self.ckpt_dir / "last.npz", self._checkpoint())
                     raise Interrupted(f"{self.where}: interrupted after epoch {self.epoch} of {epochs}; "
                                       f"{self.ckpt_dir / 'last.npz'} holds it")
+        if self.stopper is not None:
+            # last.npz stays the last epoch trained (the resume point); the network and the summary
+            # become the best epoch's, which best.npz holds.
+            best = checkpoint.load(self.ckpt_dir / "best.npz")
+            self.net.params = {k: v.astype(self.net.dtype, copy=True) for k, v in best.params.items()}
         return self.summary()
+
+    def _stopped_early(self):
+        return self.stopper is not None and self.stopper.reason is not None
+
+    def stopped_reason(self):
+        epochs = self.config["train"]["epochs"]
+        if self._stopped_early():
+            return self.stopper.reason
+        if self.stopper is not None:
+            return f"reached train.epochs ({epochs}); best epoch {self.best_epoch} restored"
+        return f"reached train.epochs ({epochs})"
 
     def _open_metrics(self):
         # Unbuffered: a failed write must not linger in a buffer that close() would retry and fail on again.
@@ -244,6 +284,7 @@ class Trainer:
         for name in data_mod.SPLITS:
             loss, acc = evaluate(self.net, *self.data.splits[name])
             out[f"{name}_loss"], out[f"{name}_acc"] = loss, acc
+        out["stopped_reason"] = self.stopped_reason()
         out["run_dir"] = str(self.run_dir)
         self._write_text("summary.json", json.dumps(out, indent=2) + "\n")
         return out
