@@ -185,12 +185,16 @@ class Trainer:
             train_loss, train_acc = evaluate(net, X, y)
             val_loss, val_acc = evaluate(net, *self.data.splits["val"])
         self.epoch += 1
-        if not (math.isfinite(train_loss) and all(np.isfinite(p).all() for p in net.params.values())):
-            raise TrainingDiverged(
-                f"{self.where}: training diverged at epoch {self.epoch}: the loss or the weights became "
-                f"non-finite (train.alpha={train['alpha']}, data.scaler={self.config['data']['scaler']}, "
-                f"data.input_scale={self.config['data']['input_scale']}); scale the inputs or lower train.alpha. "
-                f"{self.ckpt_dir / 'last.npz'} still holds epoch {self._last_saved_epoch()}")
+        bad = [k for k, p in net.params.items() if not np.isfinite(p).all()]
+        if bad or not math.isfinite(train_loss):
+            what = f"the weights {', '.join(bad)} became non-finite" if bad else f"the loss became {train_loss}"
+            message = (f"{self.where}: training diverged at epoch {self.epoch}: {what} "
+                       f"(train.alpha={train['alpha']}, data.scaler={self.config['data']['scaler']}, "
+                       f"data.input_scale={self.config['data']['input_scale']}); scale the inputs "
+                       f"(data.scaler=standard) or lower train.alpha. "
+                       f"{self.ckpt_dir / 'last.npz'} still holds epoch {self._last_saved_epoch()}")
+            self._record_divergence(message)
+            raise TrainingDiverged(message)
         seconds = time.perf_counter() - start
         self.seconds += seconds
         record = {"epoch": self.epoch, "train_loss": train_loss, "train_acc": train_acc,
