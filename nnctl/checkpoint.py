@@ -121,10 +121,18 @@ def load(path):
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    # np.load would take anything else for a .npy or a pickle; a checkpoint is always a zip archive.
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise CheckpointError(f"{path}: not an .npz archive (empty, truncated or another kind of file)")
+    try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
-        reason = "holds pickled objects" if "allow_pickle" in str(exc) else f"not a readable .npz ({exc})"
+        reason = "holds pickled objects" if "allow_pickle" in str(exc) else f"damaged .npz archive ({exc})"
         raise CheckpointError(f"{path}: {reason}") from None
     except Exception as exc:  # a damaged zip can fail deep inside zlib or zipfile
         raise CheckpointError(f"{path}: damaged checkpoint ({type(exc).__name__}: {exc})") from None
@@ -139,8 +147,8 @@ def load(path):
         raise CheckpointError(f"{path}: checkpoint format version {version}; this nnctl reads version {FORMAT_VERSION}")
     if meta.get("checksum") != checksum(arrays):
         raise CheckpointError(f"{path}: checksum mismatch: the file is damaged or was modified")
+    layers = _check_meta(path, meta)
     try:
-        layers = meta["config"]["model"]["layers"]
         params = {}
         for l in range(1, len(layers)):
             for name, shape in ((f"W{l}", (layers[l], layers[l - 1])), (f"b{l}", (layers[l],))):
@@ -148,6 +156,8 @@ def load(path):
                     raise CheckpointError(f"{path}: missing array {name}")
                 if arrays[name].shape != shape:
                     raise CheckpointError(f"{path}: {name} has shape {arrays[name].shape}, expected {shape}")
+                if arrays[name].dtype.kind != "f":
+                    raise CheckpointError(f"{path}: {name} has dtype {arrays[name].dtype}, expected floats")
                 params[name] = arrays[name]
         scaler = {"center": arrays["scaler_center"], "scale": arrays["scaler_scale"]}
     except KeyError as exc:
@@ -156,6 +166,23 @@ def load(path):
         raise CheckpointError(f"{path}: scaler arrays do not have {layers[0]} entries")
     opt_state = {k[4:]: v for k, v in arrays.items() if k.startswith("opt_")}
     return Checkpoint(params, scaler, meta, opt_state)
+
+
+def _check_meta(path, meta):
+    """The meta fields every command relies on. The checksum covers the arrays only, so a hand-edited
+    meta must still give a ``CheckpointError`` rather than a crash further on."""
+    try:
+        layers, names, epoch = meta["config"]["model"]["layers"], meta["class_names"], meta["epoch"]
+        ok = (isinstance(layers, list) and len(layers) >= 2
+              and all(type(n) is int and n >= 1 for n in layers)
+              and isinstance(names, list) and len(names) == layers[-1] and all(isinstance(c, str) for c in names)
+              and type(epoch) is int and epoch >= 0)
+    except (KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise CheckpointError(f"{path}: meta does not describe an nnctl network "
+                              "(needs config.model.layers, class_names and epoch)")
+    return layers
 
 
 def is_checkpoint_path(path):

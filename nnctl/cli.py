@@ -152,13 +152,14 @@ def eval_(checkpoint_path, source, split, as_json):
 @click.option("--proba", is_flag=True, help="Print class probabilities as CSV, headed by the class names.")
 def predict(checkpoint_path, input_file, proba):
     """Predict one label per feature row of INPUT (CSV, header optional; '-' or nothing reads stdin)."""
+    from .errors import DataError
     from .predict import predict_text
 
     where = "<stdin>" if input_file.name == "<stdin>" else input_file.name
     try:
         text = input_file.read()
     except UnicodeDecodeError as exc:
-        raise click.FileError(where, f"not UTF-8 text ({exc.reason})") from None
+        raise DataError(f"{where}: not UTF-8 text ({exc.reason})") from None
     click.echo(predict_text(checkpoint_path, text, where, proba), nl=False)
 
 
