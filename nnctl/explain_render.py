@@ -126,10 +126,11 @@ def _tex_num(v):
 def _tex(A, full):
     if A.size > SUMMARY_LIMIT and not full:
         lo, hi, norm = _summary(A)
-        return (rf"\left[\,\text{{{_shape(A)}: min }}{_tex_num(lo)},\ \text{{max }}{_tex_num(hi)},"
-                rf"\ \|\cdot\| = {_tex_num(norm)}\,\right]")
-    rows = r" \\ ".join(" & ".join(_tex_num(v) for v in row) for row in A)
-    return rf"\begin{{bmatrix}} {rows} \end{{bmatrix}}"
+        return (rf"\left[ \text{{{_shape(A)}: min }}{_tex_num(lo)},\ \text{{max }}{_tex_num(hi)},"
+                rf"\ \lVert\cdot\rVert = {_tex_num(norm)} \right]")
+    # One row per line: GitHub protects a row break "\\" inside $$ only at the end of a line.
+    rows = " \\\\\n".join(" & ".join(_tex_num(v) for v in row) for row in A)
+    return f"\\begin{{bmatrix}}\n{rows}\n\\end{{bmatrix}}"
 
 
 def _tex_text(s):
@@ -163,7 +164,7 @@ def format_markdown(ex, ctx, full=False):
     out += _block(r"z^{(l)} = W^{(l)} \cdot a^{(l-1)} + b^{(l)}, \qquad a^{(l)} = g(z^{(l)}) \ (l < L), "
                   r"\qquad a^{(L)} = z^{(L)}, \qquad g(z) = " + g_text)
     out += _block(r"p = \frac{1}{\sum_j e^{a^{(L)}_j}} e^{a^{(L)}}, \qquad "
-                  r"J = -\sum_{j} 1(y=j) \ln p(y=j) + \frac{\lambda}{2} \sum_{l=1}^{L} \left\| W^{(l)} \right\|^2")
+                  r"J = -\sum_{j} 1(y=j) \ln p(y=j) + \frac{\lambda}{2} \sum_{l=1}^{L} \lVert W^{(l)} \rVert^2")
     out += _block(r"\delta^{(L)} = \frac{\partial J}{\partial z^{(L)}} = p - \mathrm{onehot}(y)")
     out += _block(r"\frac{\partial J}{\partial W^{(l)}} = \delta^{(l)} \cdot (a^{(l-1)})^{T} + \lambda W^{(l)}, "
                   r"\qquad \frac{\partial J}{\partial b^{(l)}} = \delta^{(l)}")
@@ -183,7 +184,7 @@ def format_markdown(ex, ctx, full=False):
     out += _block(rf"p = \mathrm{{softmax}}(a^{{({L})}}) = {_tex(A['p'], f)}")
     loss = ex.loss
     out += ["## Loss", ""]
-    out += _block(rf"J = -\ln p(y = {label}) + \frac{{\lambda}}{{2}} \sum_l \left\| W^{{(l)}} \right\|^2 = "
+    out += _block(rf"J = -\ln p(y = {label}) + \frac{{\lambda}}{{2}} \sum_l \lVert W^{{(l)}} \rVert^2 = "
                   rf"{_tex_num(loss['data'])} + {_tex_num(loss['penalty'])} = {_tex_num(loss['J'])}")
 
     out += ["## Backward pass", ""]

@@ -163,7 +163,9 @@ def test_markdown_holds_every_backward_equation(testnet_ckpt):
     lines = md.splitlines()
     assert lines.count("$$") % 2 == 0 and lines.count("$$") >= 20
     assert md.count(r"\begin{bmatrix}") == md.count(r"\end{bmatrix}")
-    assert "0.7 & -0.8 & 0.9 \\\\ -1 & 1.1 & -1.2" in md   # W(2), plugged in
+    assert "\\begin{bmatrix}\n0.7 & -0.8 & 0.9 \\\\\n-1 & 1.1 & -1.2\n\\end{bmatrix}" in md   # W(2), plugged in
+    # GitHub keeps a matrix row break (two backslashes) inside $$ only at the end of a line
+    assert all(line.endswith("\\\\") for line in lines if "\\\\" in line)
 
 
 @pytest.mark.parametrize("activation, g_prime", [("tanh", r"g'(z) = 1 - a \odot a"),
