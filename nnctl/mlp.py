@@ -13,32 +13,47 @@ import numpy as np
 from .errors import ConfigError
 
 
-def sigmoid(Z):
-    # exp of a non-positive number only, so |Z| = 1e4 neither overflows nor warns.
-    E = np.exp(-np.abs(Z))
-    return np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E)).astype(Z.dtype, copy=False)
+def sigmoid(Z, out=None):
+    # σ(z) = (1 + tanh(z/2)) / 2: stable and warning-free for |z| = 1e4 (tanh saturates at ±1), and
+    # NumPy's vectorised tanh is several times faster than exp-based forms. Values below ~1e-17 round
+    # to 0 (absolute error ≤ 1.2e-16), which no gradient can tell apart.
+    out = np.multiply(Z, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
 
 
-def sigmoid_grad(A):
-    return A * (1.0 - A)  # g'(z) = a(1 - a)
+def sigmoid_grad(A, out=None):
+    out = np.subtract(1.0, A, out=out)
+    out *= A  # g'(z) = a(1 - a)
+    return out
 
 
-def tanh_grad(A):
-    return 1.0 - A * A  # g'(z) = 1 - a²
+def tanh(Z, out=None):
+    return np.tanh(Z, out=out)
 
 
-def relu(Z):
-    return np.maximum(Z, 0.0)
+def tanh_grad(A, out=None):
+    out = np.multiply(A, A, out=out)
+    return np.subtract(1.0, out, out=out)  # g'(z) = 1 - a²
 
 
-def relu_grad(A):
-    return (A > 0).astype(A.dtype)  # g'(z) = 1 if z > 0 else 0
+def relu(Z, out=None):
+    return np.maximum(Z, 0.0, out=out)
+
+
+def relu_grad(A, out=None):
+    if out is None:
+        return (A > 0).astype(A.dtype)  # g'(z) = 1 if z > 0 else 0
+    return np.greater(A, 0.0, out=out)
 
 
 # name -> (g, g' written in terms of the output a = g(z)), so backprop needs only the stored A.
+# Both take ``out=`` so that the training loop can run them in preallocated buffers (out=Z is allowed for g).
 ACTIVATIONS = {
     "sigmoid": (sigmoid, sigmoid_grad),
-    "tanh": (np.tanh, tanh_grad),
+    "tanh": (tanh, tanh_grad),
     "relu": (relu, relu_grad),
 }
 INITS = ("xavier", "he", "normal")
@@ -85,6 +100,7 @@ class MLP:
             rng = np.random.default_rng(seed) if rng is None else rng
             params = init_params(self.layers, init, rng, self.dtype)
         self.params = params
+        self._buffers = {}  # batch size -> _Buffers, reused by minibatch_grads
 
     @property
     def L(self):
@@ -95,8 +111,9 @@ class MLP:
         P = self.params
         A = [np.asarray(X, dtype=self.dtype)]
         for l in range(1, self.L + 1):
-            Z = A[-1] @ P[f"W{l}"].T + P[f"b{l}"]  # Z(l) = A(l-1)·W(l)ᵀ + b(l)
-            A.append(self.g(Z) if l < self.L else Z)  # A(l) = g(Z(l)); the output layer stays linear
+            Z = A[-1] @ P[f"W{l}"].T  # Z(l) = A(l-1)·W(l)ᵀ + b(l)
+            Z += P[f"b{l}"]
+            A.append(self.g(Z, out=Z) if l < self.L else Z)  # A(l) = g(Z(l)); the output layer stays linear
         return A
 
     def penalty(self):
@@ -113,27 +130,69 @@ class MLP:
     def loss_and_grads(self, X, y):
         """Return ``(J, grads)``; ``grads`` is keyed like ``params`` and each array has its parameter's shape."""
         y = np.asarray(y)
-        m = len(y)
-        P = self.params
-        A = self.forward(X)
-        logp = log_softmax(A[-1])
-        rows = np.arange(m)
-        J = -float(logp[rows, y].mean()) + self.penalty()
-        # δ(L) = (p − onehot(y)) / m
-        delta = np.exp(logp)
-        delta[rows, y] -= 1.0
-        delta /= m
-        grads = {}
-        for l in range(self.L, 0, -1):
-            W = P[f"W{l}"]
-            # ∇W(l) = δ(l)ᵀ·A(l-1) + λW(l)
-            grads[f"W{l}"] = delta.T @ A[l - 1] + self.lam * W if self.lam else delta.T @ A[l - 1]
-            # ∇b(l) = Σᵢ δ(l)ᵢ
-            grads[f"b{l}"] = delta.sum(axis=0)
+        buf = _Buffers(self.layers, len(y), self.dtype)
+        buf.A[0][...] = X
+        buf.y[...] = y
+        J = self._backprop(buf, want_loss=True)
+        return J, buf.grads
+
+    def minibatch_grads(self, X, y, idx):
+        """Gradients on the minibatch ``X[idx], y[idx]``, computed in buffers kept between calls.
+
+        The training loop's fast path: no loss, no allocation. The returned arrays are overwritten by
+        the next call, so copy them to keep them.
+        """
+        m = len(idx)
+        buf = self._buffers.get(m)
+        if buf is None or buf.A[0].dtype != self.dtype:
+            buf = self._buffers[m] = _Buffers(self.layers, m, self.dtype)
+        np.take(X, idx, axis=0, out=buf.A[0])
+        np.take(y, idx, out=buf.y)
+        self._backprop(buf)
+        return buf.grads
+
+    def _backprop(self, buf, want_loss=False):
+        """Forward and backward pass over the batch in ``buf.A[0]``, ``buf.y``; gradients land in ``buf.grads``."""
+        P, A, L, m = self.params, buf.A, self.L, buf.m
+        for l in range(1, L + 1):
+            Z = A[l]
+            np.dot(A[l - 1], P[f"W{l}"].T, out=Z)  # Z(l) = A(l-1)·W(l)ᵀ + b(l)
+            Z += P[f"b{l}"]
+            if l < L:
+                self.g(Z, out=Z)  # A(l) = g(Z(l)) in place: backprop needs only A
+        # δ(L) = (p − onehot(y)) / m, computed in place over the logits with a max-shifted softmax
+        S = A[L]
+        if S.shape[1] == 2:
+            np.maximum(buf.S_cols[0], buf.S_cols[1], out=buf.row)
+        else:
+            np.maximum.reduce(S, axis=1, out=buf.row)
+        S -= buf.row[:, None]
+        np.add(buf.row_base, buf.y, out=buf.flat_index)  # where onehot(y) is 1 in S.ravel()
+        J = None
+        if want_loss:
+            shifted_true = buf.S_flat[buf.flat_index]
+        np.exp(S, out=S)
+        np.dot(S, buf.ones_k, out=buf.row)  # row sums of exp
+        if want_loss:
+            J = float(np.mean(np.log(buf.row) - shifted_true)) + self.penalty()
+        buf.row *= m
+        S /= buf.row[:, None]
+        buf.S_flat[buf.flat_index] -= 1.0 / m
+        delta, grads = S, buf.grads
+        for l in range(L, 0, -1):
+            W, dW = P[f"W{l}"], grads[f"W{l}"]
+            np.dot(delta.T, A[l - 1], out=dW)  # ∇W(l) = δ(l)ᵀ·A(l-1) + λW(l)
+            if self.lam:
+                np.multiply(W, self.lam, out=buf.lam_W[l])
+                dW += buf.lam_W[l]
+            np.dot(buf.ones_m, delta, out=grads[f"b{l}"])  # ∇b(l) = Σᵢ δ(l)ᵢ
             if l > 1:
                 # δ(l-1) = (δ(l)·W(l)) ⊙ g'(Z(l-1)), with g' written from A(l-1) = g(Z(l-1))
-                delta = (delta @ W) * self.g_grad(A[l - 1])
-        return J, {k: grads[k] for k in P}
+                g_prime = self.g_grad(A[l - 1], out=buf.g_prime[l - 1])
+                np.dot(delta, W, out=buf.delta[l - 1])
+                delta = buf.delta[l - 1]
+                delta *= g_prime
+        return J
 
     def predict_proba(self, X):
         """Class probabilities, shape ``(m, nL)``."""
@@ -142,3 +201,31 @@ class MLP:
     def predict(self, X):
         """Class indices, shape ``(m,)``."""
         return self.forward(X)[-1].argmax(axis=1)
+
+
+class _Buffers:
+    """Every array one forward and backward pass over ``m`` rows needs, allocated once.
+
+    ``A[l]`` is ``(m, n(l))`` and holds ``Z(l)`` then ``A(l)`` (``A[L]`` ends as ``δ(L)``);
+    ``delta[l]`` and ``g_prime[l]`` are ``(m, n(l))`` for the hidden layers; ``grads`` is keyed like params.
+    """
+
+    def __init__(self, layers, m, dtype):
+        L, K = len(layers) - 1, layers[-1]
+        self.m = m
+        self.A = [np.empty((m, n), dtype) for n in layers]
+        self.y = np.empty(m, np.int64)
+        self.delta = {l: np.empty((m, layers[l]), dtype) for l in range(1, L)}
+        self.g_prime = {l: np.empty((m, layers[l]), dtype) for l in range(1, L)}
+        self.lam_W = {l: np.empty((layers[l], layers[l - 1]), dtype) for l in range(1, L + 1)}
+        self.grads = {}
+        for l in range(1, L + 1):
+            self.grads[f"W{l}"] = np.empty((layers[l], layers[l - 1]), dtype)
+            self.grads[f"b{l}"] = np.empty(layers[l], dtype)
+        self.S_flat = self.A[L].reshape(-1)
+        self.S_cols = (self.A[L][:, 0], self.A[L][:, 1 % K])
+        self.row = np.empty(m, dtype)
+        self.row_base = np.arange(m, dtype=np.int64) * K
+        self.flat_index = np.empty(m, np.int64)
+        self.ones_m = np.ones(m, dtype)
+        self.ones_k = np.ones(K, dtype)

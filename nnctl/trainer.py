@@ -34,12 +34,29 @@ def evaluate(net, X, y):
     """``(J, accuracy)`` on a whole split; ``(None, None)`` for an empty one."""
     if len(y) == 0:
         return None, None
-    logits = net.forward(X)[-1]
     from .mlp import log_softmax
 
-    logp = log_softmax(logits)
-    loss = -float(logp[np.arange(len(y)), y].mean()) + net.penalty()
-    return loss, float((logits.argmax(axis=1) == y).mean())
+    # In chunks: the activations of a whole large split would cost more memory than the data itself.
+    neg_log_likelihood, correct = 0.0, 0
+    for s in range(0, len(y), EVAL_CHUNK):
+        logits, labels = net.forward(X[s:s + EVAL_CHUNK])[-1], y[s:s + EVAL_CHUNK]
+        logp = log_softmax(logits)
+        neg_log_likelihood -= float(np.take_along_axis(logp, labels[:, None], axis=1).sum())
+        correct += int(np.count_nonzero(logits.argmax(axis=1) == labels))
+    return neg_log_likelihood / len(y) + net.penalty(), correct / len(y)
+
+
+def train_steps(net, optimizer, X, y, order, batch_size):
+    """One epoch of minibatch steps over ``X[order]``; returns the last minibatch's gradients.
+
+    The benchmark (bench/bench.py) times this function, so it is the whole of the training loop.
+    """
+    grads = {}
+    step, minibatch_grads = optimizer.step, net.minibatch_grads
+    for s in range(0, len(order), batch_size):
+        grads = minibatch_grads(X, y, order[s:s + batch_size])
+        step(net.params, grads)
+    return grads
 
 
 def _flat_differences(a, b, prefix=""):
@@ -124,6 +141,10 @@ class Trainer:
         if changed:
             raise ConfigError(f"{self.where}: {changed[0]}: differs from the run being resumed "
                               f"({config_mod.get(stored, changed[0])!r} there); only train.epochs may change")
+        # Refused rather than ignored: config.yaml would otherwise claim fewer epochs than the weights have had.
+        if self.config["train"]["epochs"] < ckpt.meta["epoch"]:
+            raise ConfigError(f"{self.where}: train.epochs: {self.config['train']['epochs']} is below epoch "
+                              f"{ckpt.meta['epoch']}, which the run being resumed has reached")
         dtype = self.net.dtype
         self.net.params = {k: v.astype(dtype, copy=True) for k, v in ckpt.params.items()}
         self.optimizer.load_state(ckpt.opt_state)
@@ -175,13 +196,12 @@ class Trainer:
         train = self.config["train"]
         n, batch = len(y), train["batch_size"]
         order = self.shuffle_rng.permutation(n) if train["shuffle"] else np.arange(n)
-        net, step = self.net, self.optimizer.step
-        grads = {}
+        net = self.net
         with np.errstate(all="ignore"):  # overflow is detected below and reported as divergence
-            for s in range(0, n, batch):
-                idx = order[s:s + batch]
-                _, grads = net.loss_and_grads(X[idx], y[idx])
-                step(net.params, grads)
+            if self.optimizer.full_batch:  # L-BFGS: a chunk of iterations over the whole split
+                grads = self.optimizer.run_epoch(net, X, y)
+            else:
+                grads = train_steps(net, self.optimizer, X, y, order, batch)
             train_loss, train_acc = evaluate(net, X, y)
             val_loss, val_acc = evaluate(net, *self.data.splits["val"])
         self.epoch += 1

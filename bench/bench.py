@@ -1,0 +1,348 @@
+"""`make bench`: nnctl's training loop against scikit-learn and PyTorch, side by side in one process.
+
+Every contender trains the same network on the same scaled train split with the same batch size,
+learning rate, L2 strength and number of epochs; the figures are medians over ``--repeats`` runs.
+nnctl is timed through ``nnctl.trainer.train_steps``, the function ``Trainer.run_epoch`` calls for its
+minibatch loop; the per-epoch evaluation that ``run_epoch`` adds on top is timed separately.
+
+BLAS is pinned to one thread (``--threads``) for every contender before NumPy or PyTorch load: the
+machine has two cores shared with other work, and a single thread gives ratios that repeat.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _parse():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small sizes and 1 repeat: a smoke run, not a measurement")
+    p.add_argument("--repeats", type=int, default=5, help="runs per contender; the median is reported")
+    p.add_argument("--threads", type=int, default=1, help="BLAS / PyTorch threads for every contender")
+    p.add_argument("--cases", default="a,b,c", help="comma-separated subset of a,b,c,startup,memory")
+    return p.parse_args()
+
+
+ARGS = _parse() if __name__ == "__main__" else None
+if ARGS is not None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(ARGS.threads)
+
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from nnctl import config as config_mod, data as data_mod, trainer as trainer_mod  # noqa: E402
+from nnctl import seeding  # noqa: E402
+
+
+def median_time(fn, repeats):
+    """Median wall time of ``fn()`` over ``repeats`` calls, and the last call's result."""
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def synthetic_npz(path, n, n_features, n_classes, seed=0):
+    """A learnable 784-feature, 10-class problem: class means in random directions plus unit noise."""
+    rng = np.random.default_rng(seed)
+    means = rng.normal(0.0, 0.15, size=(n_classes, n_features))
+    y = rng.integers(0, n_classes, size=n)
+    X = means[y] + rng.normal(0.0, 1.0, size=(n, n_features))
+    np.savez(path, X=X, y=y)
+
+
+class NnctlRun:
+    """A real ``Trainer`` (run directory in a temp folder); each run restarts from the seeded init."""
+
+    def __init__(self, config, run_dir):
+        self.trainer = trainer_mod.Trainer(config, run_dir, force=True, where="bench")
+        self.config = config
+        self.X, self.y = self.trainer.data.splits["train"]
+
+    def fresh(self):
+        t = self.trainer
+        t.net = trainer_mod.build_network(self.config)
+        from nnctl import optimizers
+
+        t.optimizer = optimizers.make(self.config["train"])
+        t.shuffle_rng = seeding.rng(self.config["seed"], "shuffle")
+        t.epoch = 0
+
+    def train(self, epochs):
+        """Only the minibatch loop, as ``run_epoch`` runs it (shuffled order included)."""
+        self.fresh()
+        t, batch = self.trainer, self.config["train"]["batch_size"]
+        with np.errstate(all="ignore"):
+            for _ in range(epochs):
+                order = t.shuffle_rng.permutation(len(self.y))
+                trainer_mod.train_steps(t.net, t.optimizer, self.X, self.y, order, batch)
+        return self.accuracy()
+
+    def run_epochs(self, epochs):
+        """Whole ``Trainer.run_epoch`` calls: minibatch loop plus the full train and val evaluation."""
+        self.fresh()
+        for _ in range(epochs):
+            self.trainer.run_epoch()
+        return self.accuracy()
+
+    def accuracy(self):
+        X, y = self.trainer.data.splits["test"]
+        return float((self.trainer.net.predict(X) == y).mean())
+
+
+def sklearn_run(config, data, epochs):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    m, t = config["model"], config["train"]
+    clf = MLPClassifier(
+        hidden_layer_sizes=tuple(m["layers"][1:-1]),
+        activation={"sigmoid": "logistic"}.get(m["activation"], m["activation"]),
+        solver="sgd", momentum=0.0, nesterovs_momentum=False, learning_rate="constant",
+        learning_rate_init=t["alpha"], batch_size=t["batch_size"],
+        # scikit-learn divides alpha by the batch size; nnctl's λ is not divided by m.
+        alpha=t["lambda"] * t["batch_size"],
+        max_iter=epochs, shuffle=True, early_stopping=False, tol=0.0, n_iter_no_change=epochs + 1,
+        random_state=config["seed"])
+    X, y = data.splits["train"]
+    Xt, yt = data.splits["test"]
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+        return float((clf.predict(Xt) == yt).mean())
+    return run
+
+
+def torch_run(config, data, epochs, threads):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    m, t = config["model"], config["train"]
+    X, y = (torch.from_numpy(np.ascontiguousarray(a)) for a in data.splits["train"])
+    Xt, yt = (torch.from_numpy(np.ascontiguousarray(a)) for a in data.splits["test"])
+    act = {"sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[m["activation"]]
+
+    def run():
+        torch.manual_seed(config["seed"])
+        layers = []
+        for i, (a, b) in enumerate(zip(m["layers"][:-1], m["layers"][1:])):
+            layers.append(torch.nn.Linear(a, b, dtype=torch.float64))
+            if i < len(m["layers"]) - 2:
+                layers.append(act())
+        net = torch.nn.Sequential(*layers)
+        weights = [p for n, p in net.named_parameters() if n.endswith("weight")]
+        biases = [p for n, p in net.named_parameters() if n.endswith("bias")]
+        opt = torch.optim.SGD([{"params": weights, "weight_decay": t["lambda"]},
+                               {"params": biases, "weight_decay": 0.0}], lr=t["alpha"], momentum=0.0)
+        gen = torch.Generator().manual_seed(config["seed"])
+        batch, n = t["batch_size"], len(y)
+        for _ in range(epochs):
+            order = torch.randperm(n, generator=gen)
+            for s in range(0, n, batch):
+                idx = order[s:s + batch]
+                opt.zero_grad(set_to_none=True)
+                loss = torch.nn.functional.cross_entropy(net(X[idx]), y[idx])
+                loss.backward()
+                opt.step()
+        with torch.no_grad():
+            return float((net(Xt).argmax(1) == yt).double().mean())
+    return run
+
+
+def case_config(name, workdir, quick):
+    if name == "a":
+        n = 20_000 if quick else 100_000
+        overrides = ["model.layers=[2,3,2]", f"data.n_samples={n}", "train.batch_size=32",
+                     "train.alpha=0.5", "train.lambda=0.001"]
+        epochs = 2 if quick else 5
+    else:
+        n = 4_000 if quick else 20_000
+        path = Path(workdir) / f"synthetic-{n}.npz"
+        if not path.exists():
+            synthetic_npz(path, n, 784, 10)
+        dtype = "float32" if name == "c" else "float64"
+        overrides = ["model.layers=[784,256,10]", f"data.source={path}", "train.batch_size=128",
+                     "train.alpha=0.1", "train.lambda=0.0001", f"model.dtype={dtype}"]
+        epochs = 1 if quick else 3
+    return config_mod.resolve(None, overrides, where=f"case {name}"), epochs
+
+
+def row(label, seconds, steps, samples, acc, ref=None):
+    ratio = "" if ref is None else f"{seconds / ref:8.2f}x"
+    print(f"  {label:<34}{steps / seconds:>11,.0f}{samples / seconds:>13,.0f}{acc:>9.4f}{ratio:>10}")
+
+
+def header():
+    print(f"  {'contender':<34}{'steps/s':>11}{'samples/s':>13}{'test acc':>9}{'nnctl ×':>10}")
+
+
+def matmul_roofline(net, n_train, n_eval, batch, repeats):
+    """Time of the matrix products of one epoch done alone: every minibatch's forward and backward
+    products (the first layer's δ·W is not needed and not done) plus the evaluation forward passes."""
+    P = net.params
+    L = net.L
+    dt = net.dtype
+    rng = np.random.default_rng(0)
+    sizes = [batch] * (n_train // batch) + ([n_train % batch] if n_train % batch else [])
+    bufs = {}
+
+    def buffers(m):
+        if m not in bufs:
+            A = [rng.standard_normal((m, n)).astype(dt) for n in net.layers]
+            bufs[m] = A, [a.copy() for a in A]
+        return bufs[m]
+
+    grads = {k: np.empty_like(v) for k, v in P.items()}
+
+    def epoch():
+        for m in sizes:
+            A, D = buffers(m)
+            for l in range(1, L + 1):
+                np.matmul(A[l - 1], P[f"W{l}"].T, out=A[l])
+            for l in range(L, 0, -1):
+                np.matmul(D[l].T, A[l - 1], out=grads[f"W{l}"])
+                if l > 1:
+                    np.matmul(D[l], P[f"W{l}"], out=D[l - 1])
+        for m in ([4096] * (n_eval // 4096) + ([n_eval % 4096] if n_eval % 4096 else [])):
+            A, _ = buffers(m)
+            for l in range(1, L + 1):
+                np.matmul(A[l - 1], P[f"W{l}"].T, out=A[l])
+
+    def train_only():
+        for m in sizes:
+            A, D = buffers(m)
+            for l in range(1, L + 1):
+                np.matmul(A[l - 1], P[f"W{l}"].T, out=A[l])
+            for l in range(L, 0, -1):
+                np.matmul(D[l].T, A[l - 1], out=grads[f"W{l}"])
+                if l > 1:
+                    np.matmul(D[l], P[f"W{l}"], out=D[l - 1])
+
+    epoch()
+    return median_time(epoch, repeats)[0], median_time(train_only, repeats)[0]
+
+
+def run_case(name, workdir, args, results):
+    config, epochs = case_config(name, workdir, args.quick)
+    layers = config["model"]["layers"]
+    print(f"\ncase ({name}): {layers} {config['model']['dtype']}, batch {config['train']['batch_size']}, "
+          f"{config['data']['source'] if name == 'a' else 'synthetic 784-feature data'}, "
+          f"{epochs} epochs, median of {args.repeats}")
+    nn = NnctlRun(config, Path(workdir) / f"run-{name}")
+    n, batch = len(nn.y), config["train"]["batch_size"]
+    steps, samples = epochs * -(-n // batch), epochs * n
+    print(f"  train split {n} samples, {steps // epochs} steps per epoch")
+    nn.train(1)  # warm-up: first-touch of buffers, BLAS initialisation
+    t_nn, acc_nn = median_time(lambda: nn.train(epochs), args.repeats)
+    header()
+    row("nnctl train_steps", t_nn, steps, samples, acc_nn)
+    results[name] = {"nnctl": (t_nn, acc_nn)}
+    if name == "c":
+        ref = results.get("b", {}).get("nnctl")
+        if ref:
+            row("nnctl float64 (case b)", ref[0], steps, samples, ref[1], t_nn)
+            print(f"  float32 / float64 speed: {ref[0] / t_nn:.2f}x (target >= 1.6) at accuracy "
+                  f"{acc_nn:.4f} vs {ref[1]:.4f}")
+        return
+    t_sk, acc_sk = median_time(sklearn_run(config, nn.trainer.data, epochs), args.repeats)
+    row("scikit-learn MLPClassifier sgd", t_sk, steps, samples, acc_sk, t_nn)
+    torch_fn = torch_run(config, nn.trainer.data, epochs, args.threads)
+    if torch_fn is None:
+        print("  PyTorch: not installed, skipped (pip install torch to include it)")
+    else:
+        torch_fn()
+        t_pt, acc_pt = median_time(torch_fn, args.repeats)
+        row("PyTorch float64 CPU", t_pt, steps, samples, acc_pt, t_nn)
+    t_full, _ = median_time(lambda: nn.run_epochs(epochs), args.repeats)
+    print(f"  nnctl Trainer.run_epoch (steps + full train/val evaluation): {t_full / epochs * 1e3:.1f} ms/epoch, "
+          f"steps alone {t_nn / epochs * 1e3:.1f} ms/epoch")
+    if name == "b":
+        n_eval = n + len(nn.trainer.data.splits["val"][1])
+        t_mm, t_mm_train = matmul_roofline(nn.trainer.net, n, n_eval, batch, args.repeats)
+        print(f"  roofline: run_epoch {t_full / epochs * 1e3:.1f} ms / its matrix products alone "
+              f"{t_mm * 1e3:.1f} ms = {t_full / epochs / t_mm:.2f} (target <= 1.25); "
+              f"minibatch loop alone {t_nn / epochs / t_mm_train:.2f}")
+
+
+def startup(args):
+    exe = Path(sys.executable).with_name("nnctl")
+    repeats = max(3, args.repeats)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config_mod.resolve(None, ["train.epochs=1", "data.n_samples=200"])
+        t = trainer_mod.Trainer(cfg, Path(tmp) / "run", where="bench")
+        t.fit()
+        rows = "\n".join(f"{x:.3f},{-x:.3f}" for x in np.linspace(-1, 1, 10)) + "\n"
+        ckpt = str(Path(tmp) / "run" / "checkpoints" / "last.npz")
+
+        def run(argv, stdin=None):
+            subprocess.run([str(exe), *argv], input=stdin, capture_output=True, text=True, check=True)
+
+        t_help, _ = median_time(lambda: run(["--help"]), repeats)
+        t_pred, _ = median_time(lambda: run(["predict", ckpt, "-"], rows), repeats)
+    print(f"\nstart-up (median of {repeats} runs): nnctl --help {t_help:.3f} s (target < 0.2), "
+          f"nnctl predict on 10 rows {t_pred:.3f} s (target < 0.3)")
+
+
+def memory(args):
+    n = 1_000_000 if args.quick else 10_000_000
+    with tempfile.TemporaryDirectory() as tmp:
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((n, 2))
+        y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
+        np.savez(Path(tmp) / "big.npz", X=X, y=y)
+        data_mb = X.nbytes / 2**20
+        del X, y
+        code = ("import resource, sys\n"
+                "from nnctl.cli import main\n"
+                "try:\n    main()\n"
+                "except SystemExit as e:\n"
+                "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+                "    print(f'PEAK {peak:.0f}', file=sys.stderr)\n    raise\n")
+        argv = [sys.executable, "-c", code, "train", "-q", "--out", str(Path(tmp) / "run"),
+                "--set", f"data.source={Path(tmp) / 'big.npz'}", "--set", "train.epochs=1",
+                "--set", "train.batch_size=1024", str(Path(__file__).parents[1] / "configs" / "testnet.yaml")]
+        start = time.perf_counter()
+        out = subprocess.run(argv, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        peak = [line for line in out.stderr.splitlines() if line.startswith("PEAK")]
+        if out.returncode or not peak:
+            print(f"\nmemory: nnctl train failed ({out.returncode}): {out.stderr[-500:]}")
+            return
+        peak_mb = float(peak[0].split()[1])
+    print(f"\nmemory: nnctl train on an .npz of {n:,} 2-feature samples ({data_mb:.0f} MiB of float64 X), "
+          f"1 epoch in {seconds:.1f} s: peak RSS {peak_mb:.0f} MiB; limit 2 x data + 150 = {2 * data_mb + 150:.0f} MiB")
+
+
+def main(args):
+    if args.quick:
+        args.repeats = 1
+    cases = args.cases.split(",")
+    print(f"nnctl bench: numpy {np.__version__}, BLAS threads {args.threads}"
+          + (", QUICK smoke run (not a measurement)" if args.quick else ""))
+    results = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        for name in ("a", "b", "c"):
+            if name in cases:
+                run_case(name, workdir, args, results)
+    if "startup" in cases or args.cases == "a,b,c":
+        startup(args)
+    if "memory" in cases or args.cases == "a,b,c":
+        memory(args)
+
+
+if __name__ == "__main__":
+    main(ARGS)
