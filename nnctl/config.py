@@ -207,7 +207,8 @@ def _merge(config, mapping, where, prefix=""):
             known = ", ".join(f"{prefix}{k}" for k in config)
             raise ConfigError(f"{where}: {dotted}: unknown key (known here: {known})")
         if isinstance(config[key], dict):
-            _merge(config[key], value, where, dotted + ".")
+            if value is not None:  # a section whose keys are all commented out is empty, not an error
+                _merge(config[key], value, where, dotted + ".")
         else:
             config[key] = value
 

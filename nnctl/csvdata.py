@@ -15,6 +15,7 @@ from .errors import DataError
 
 
 def _rows(text, where):
+    text = text.removeprefix("\ufeff")  # the byte-order mark spreadsheet programs put before the header
     rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), start=1)
             if row and any(cell.strip() for cell in row)]
     if not rows:
@@ -55,11 +56,14 @@ def read_labeled(text, where):
     rows = _rows(text, where)
     header = [cell.strip() for cell in rows[0][1]]
     body = rows[1:]
-    if not body:
-        raise DataError(f"{where}: only a header row, no data rows")
     if len(header) < 2:
         raise DataError(f"{where}: line {rows[0][0]}: need at least one feature column and a label column")
     label_at = header.index("label") if "label" in header else len(header) - 1
+    if not _is_header(header[:label_at] + header[label_at + 1:]):
+        raise DataError(f"{where}: line {rows[0][0]}: expected a header row of column names, got numbers; "
+                        "add one, e.g. x1,x2,label")
+    if not body:
+        raise DataError(f"{where}: only a header row, no data rows")
     for line, row in body:
         if len(row) != len(header):
             raise DataError(f"{where}: line {line}: expected {len(header)} cells as in the header, got {len(row)}")

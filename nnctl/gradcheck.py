@@ -2,7 +2,13 @@
 
 For each parameter tensor, up to ``max_entries`` entries (a seeded random subset when the tensor is
 larger; every tensor is always covered) are perturbed by ±eps. Relative error is
-``|a − n| / max(|a|, |n|)``, taken as 0 where both are 0.
+``|a − n| / max(|a|, |n|, floor)``, taken as 0 where all three are 0.
+
+Why the floor: ``J`` is known only to about ``u·max(1, J)`` (``u`` = float64 machine epsilon), so a centred
+difference carries an absolute error of about ``u·max(1, J)/eps`` (≈ 1e-11 at eps = 1e-5) whatever the
+gradient. An entry smaller than ``floor = 10·u·max(1, J)/(eps·tol)`` (≈ 2e-3 at the defaults) cannot be
+resolved to ``tol`` relatively, so it is held to the absolute bound ``floor·tol`` instead. Without the floor a
+correct backward pass fails whenever some entry is near zero, as in most networks larger than TestNet.
 """
 from __future__ import annotations
 
@@ -11,9 +17,17 @@ import numpy as np
 from .mlp import MLP
 
 
-def relative_error(a, n):
+ROUNDOFF = 10.0 * np.finfo(np.float64).eps  # how precisely J is known, relative to max(1, J), with margin
+
+
+def resolution_floor(J, eps, tol):
+    """The gradient magnitude below which centred differences with step ``eps`` cannot reach ``tol``."""
+    return ROUNDOFF * max(1.0, abs(float(J))) / (eps * tol)
+
+
+def relative_error(a, n, floor=0.0):
     a, n = np.asarray(a, dtype=np.float64), np.asarray(n, dtype=np.float64)
-    denom = np.maximum(np.abs(a), np.abs(n))
+    denom = np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(denom > 0, np.abs(a - n) / np.where(denom > 0, denom, 1.0), 0.0)
 
@@ -36,34 +50,36 @@ def numeric_gradient(net, X, y, name, index, eps):
 def check(net, X, y, eps=1e-5, tol=1e-7, max_entries=200, rng=None):
     """Compare gradients for every tensor of ``net`` (converted to float64) on ``X``, ``y``.
 
-    Returns a report ``{"passed", "eps", "tol", "samples", "tensors": [{name, shape, checked,
+    Returns a report ``{"passed", "eps", "tol", "floor", "samples", "tensors": [{name, shape, checked,
     max_rel_error, max_abs_error, passed}]}``.
     """
     rng = np.random.default_rng(0) if rng is None else rng
     net64 = MLP(net.layers, net.activation, net.lam, dtype="float64",
                 params={k: np.array(v, dtype=np.float64) for k, v in net.params.items()})
     X = np.asarray(X, dtype=np.float64)
-    _, grads = net64.loss_and_grads(X, y)
+    J, grads = net64.loss_and_grads(X, y)
+    floor = resolution_floor(J, eps, tol)
     tensors = []
     for name, param in net64.params.items():
         size = param.size
         index = np.arange(size) if size <= max_entries else np.sort(rng.choice(size, max_entries, replace=False))
         analytic = grads[name].reshape(-1)[index]
         numeric = numeric_gradient(net64, X, y, name, index, eps)
-        rel = relative_error(analytic, numeric)
+        rel = relative_error(analytic, numeric, floor)
         tensors.append({
             "name": name, "shape": list(param.shape), "checked": int(len(index)),
             "max_rel_error": float(rel.max()), "max_abs_error": float(np.abs(analytic - numeric).max()),
             "passed": bool(rel.max() < tol),
         })
-    return {"passed": all(t["passed"] for t in tensors), "eps": eps, "tol": tol, "samples": int(len(y)),
-            "lambda": net.lam, "activation": net.activation, "layers": net.layers, "tensors": tensors}
+    return {"passed": all(t["passed"] for t in tensors), "eps": eps, "tol": tol, "floor": floor,
+            "samples": int(len(y)), "lambda": net.lam, "activation": net.activation, "layers": net.layers,
+            "tensors": tensors}
 
 
 def format_report(report):
     """The report as a fixed-width table ending in PASS or FAIL."""
     lines = [f"gradcheck: layers {report['layers']}, {report['activation']}, λ={report['lambda']:g}, "
-             f"{report['samples']} samples, eps={report['eps']:g}, tol={report['tol']:g}",
+             f"{report['samples']} samples, eps={report['eps']:g}, tol={report['tol']:g}, floor={report['floor']:.1e}",
              f"{'tensor':<8}{'shape':>12}{'checked':>9}{'max rel err':>14}{'max abs err':>14}  result"]
     for t in report["tensors"]:
         shape = "×".join(map(str, t["shape"]))
