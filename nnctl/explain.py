@@ -44,6 +44,7 @@ class Explanation:
     arrays: dict
     loss: dict        # {"data": −ln p(y), "penalty": (λ/2) Σ ‖W(l)‖², "J": their sum}
     fd_error: dict    # "dW{l}"/"db{l}" -> largest relative difference analytic vs finite difference
+    fd_abs_error: dict  # the same keys -> largest absolute difference
     eps: float
 
     @property
@@ -110,7 +111,7 @@ def explain(params, x, y, activation="sigmoid", lam=0.0, alpha=0.1, eps=1e-5):
         arrays[f"W{l}_new"] = W[l] - alpha * grads[f"W{l}"]
         arrays[f"b{l}_new"] = b[l] - alpha * grads[f"b{l}"]
 
-    fd_error = {}
+    fd_error, fd_abs_error = {}, {}
     net = MLP(layers, activation, lam, dtype="float64",
               params={k: np.array(v, dtype=np.float64) for k, v in params.items()})
     X, Y = a[0].T, np.array([y])
@@ -121,6 +122,7 @@ def explain(params, x, y, activation="sigmoid", lam=0.0, alpha=0.1, eps=1e-5):
             numeric = numeric.reshape(grads[name].shape)
             arrays[f"fd_d{name}"] = numeric
             fd_error[f"d{name}"] = float(relative_error(grads[name], numeric).max())
+            fd_abs_error[f"d{name}"] = float(np.abs(grads[name] - numeric).max())
 
     return Explanation(layers, activation, float(lam), float(alpha), y, arrays,
-                       {"data": data_term, "penalty": penalty, "J": data_term + penalty}, fd_error, eps)
+                       {"data": data_term, "penalty": penalty, "J": data_term + penalty}, fd_error, fd_abs_error, eps)

@@ -237,3 +237,19 @@ def test_class_index_names_first_then_unambiguous_indices():
         class_index("0", ["1", "2"])                  # numeric names: an index would be ambiguous
     with pytest.raises(NnctlError):
         class_index("3", ["setosa", "versicolor", "virginica"])
+
+
+def test_finite_difference_verdict_tells_tiny_entries_from_a_wrong_gradient(monkeypatch):
+    from nnctl import explain as explain_mod
+    from nnctl.explain_render import fd_verdict
+
+    rng = np.random.default_rng(3)
+    net = MLP([6, 5, 3], "sigmoid", 1e-6, rng=rng)
+    x = np.array([0.0, 0.0, 1.3, -0.7, 0.0, 2.1])   # zero inputs: those dW(1) columns are only λW ≈ 1e-6
+    ex = explain(net.params, x, 2, "sigmoid", 1e-6)
+    assert max(ex.fd_error.values()) > 1e-7 and max(ex.fd_abs_error.values()) < 1e-9
+    assert fd_verdict(ex).startswith("above 1e-07 only relative to tiny entries")
+    assert fd_verdict(explain(net.params, np.ones(6), 2, "sigmoid", 0.1)) == "below 1e-07"
+    monkeypatch.setitem(explain_mod.G_PRIME, "sigmoid", lambda z, a: a)   # a wrong g'
+    broken = explain(net.params, x, 2, "sigmoid", 1e-6)
+    assert fd_verdict(broken).startswith("NOT below 1e-07")
