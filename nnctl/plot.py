@@ -72,11 +72,11 @@ def _pyplot():
     return plt
 
 
-def _curves(axes, records, label=None, color=None):
+def _curves(axes, records, label=None, color=None, style="-"):
     for ax, (key, title) in zip(axes, PANELS):
         x, v = series(records, key)
         if x:
-            ax.plot(x, v, label=label, color=color, linewidth=1.2)
+            ax.plot(x, v, style, label=label, color=color, linewidth=1.2)
         ax.set_title(title)
         ax.set_xlabel("epoch")
 
@@ -160,7 +160,8 @@ def plot_sweep(sweep_dir, out):
     colors = plt.get_cmap("tab20" if len(runs) > 10 else "tab10")
     for i, (label, run_dir, status) in enumerate(runs):
         records = read_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
-        _curves(axes.ravel(), records, label=label, color=colors(i % colors.N))
+        _curves(axes.ravel(), records, label=label, color=colors(i % colors.N),
+                style=("-", "--", ":")[(i // colors.N) % 3])  # colours repeat past the palette; styles tell apart
     _loss_scale(axes[0])
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False)
