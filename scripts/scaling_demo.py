@@ -216,11 +216,31 @@ def main():
                            "grad_norm_W2", "W2_ratio", "flat_units", "median_abs_z1"],
                    ["g", "scaler", "inputs ×", "‖X‖", "‖δ(1)‖", "‖∂J/∂W(1)‖", "vs ×1", "‖∂J/∂W(2)‖", "vs ×1",
                     "share g'<1e-3", "median abs z(1)"]))
-    for group in ("sigmoid", "relu"):
-        print(f"\n## Training, {group}\n")
-        print(markdown([r for r in runs if r["group"] == group],
-                       ["input_scale", "scaler", "alpha", "status", "epochs", "train_loss", "val_acc", "test_acc"],
-                       ["inputs ×", "scaler", "α", "status", "epochs", "train J", "val acc", "test acc"]))
+    sigmoid = [r for r in runs if r["group"] == "sigmoid"]
+    alphas = sorted({r["alpha"] for r in sigmoid})
+    pivot = []
+    for scale in SCALES:
+        for scaler in SCALERS:
+            cell = {r["alpha"]: r for r in sigmoid if (r["input_scale"], r["scaler"]) == (scale, scaler)}
+            pivot.append({"cell": f"×{scale:g}, {scaler}",
+                          **{a: f"{cell[a]['test_acc']:.3f}" if cell[a]["status"] == "ok" else cell[a]["status"]
+                             for a in alphas}})
+    print("\n## Sigmoid TestNet: test accuracy after 100 epochs\n")
+    print(markdown(pivot, ["cell", *alphas], ["inputs, scaler", *(f"α = {a:g}" for a in alphas)]))
+    print("\n## ReLU, unscaled inputs\n")
+    print(markdown([r for r in runs if r["group"] == "relu"],
+                   ["input_scale", "alpha", "status", "epochs", "train_loss", "test_acc"],
+                   ["inputs ×", "α", "status", "epochs completed", "train J", "test acc"]))
+    print("\n## Gradient norms during training (last minibatch of each epoch, over all epochs)\n")
+    during = []
+    for r in runs:
+        if r["scaler"] == "none" and (r["alpha"] == 0.5 or r["group"] == "relu"):
+            w1 = [g["grad_norm_W1"] for g in grad_rows if g["run"] == r["run"] and g["group"] == r["group"]
+                  and g["epoch"] > 0]
+            if w1:
+                during.append({**r, "median_W1": float(np.median(w1)), "max_W1": float(np.max(w1))})
+    print(markdown(during, ["activation", "input_scale", "alpha", "status", "median_W1", "max_W1"],
+                   ["g", "inputs ×", "α", "status", "median ‖∂J/∂W(1)‖", "max ‖∂J/∂W(1)‖"]))
     for name in ("results.csv", "init-gradients.csv", "gradient-norms.csv", "scaling.png"):
         print(f"wrote {args.out / name}", file=sys.stderr)
 
