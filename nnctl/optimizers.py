@@ -15,6 +15,15 @@ import numpy as np
 NAMES = ("sgd", "momentum", "adam", "lbfgs")
 
 
+def _scratch(store, key, like):
+    # Per-parameter work arrays kept between steps: the same arithmetic as ``alpha * g`` and friends,
+    # without allocating (and page-faulting) parameter-sized temporaries every minibatch.
+    buf = store.get(key)
+    if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
+        buf = store[key] = np.empty_like(like)
+    return buf
+
+
 class SGD:
     """The derivation's rule: ``W ← W − α ∇W``, ``b ← b − α ∇b``."""
 
@@ -23,10 +32,11 @@ class SGD:
 
     def __init__(self, alpha):
         self.alpha = alpha
+        self._work = {}
 
     def step(self, params, grads):
         for k, g in grads.items():
-            params[k] -= self.alpha * g
+            params[k] -= np.multiply(g, self.alpha, out=_scratch(self._work, k, g))
 
     def state(self):
         return {}
@@ -47,6 +57,7 @@ class Momentum:
     def __init__(self, alpha, momentum=0.9, nesterov=False):
         self.alpha, self.momentum, self.nesterov = alpha, momentum, nesterov
         self.velocity = {}
+        self._work = {}
 
     def step(self, params, grads):
         mu = self.momentum
@@ -54,11 +65,12 @@ class Momentum:
             v = self.velocity.get(k)
             if v is None:
                 v = self.velocity[k] = np.zeros_like(params[k])
-            ag = self.alpha * g
+            ag = np.multiply(g, self.alpha, out=_scratch(self._work, k, g))
             v *= mu
             v -= ag
             if self.nesterov:
-                ag -= mu * v  # ag becomes α∇ − μv, the Nesterov step with the sign flipped
+                # ag becomes α∇ − μv, the Nesterov step with the sign flipped
+                ag -= np.multiply(v, mu, out=_scratch(self._work, "mu_v_" + k, v))
                 params[k] -= ag
             else:
                 params[k] += v
@@ -83,6 +95,7 @@ class Adam:
         self.alpha, self.beta1, self.beta2, self.epsilon = alpha, beta1, beta2, epsilon
         self.t = 0
         self.m, self.v = {}, {}
+        self._work = {}
 
     def step(self, params, grads):
         self.t += 1
@@ -93,13 +106,17 @@ class Adam:
             if m is None:
                 m = self.m[k] = np.zeros_like(params[k])
                 v = self.v[k] = np.zeros_like(params[k])
+            work = _scratch(self._work, k, g)
+            denom = _scratch(self._work, "denom_" + k, g)
             m *= b1
-            m += (1.0 - b1) * g
+            m += np.multiply(g, 1.0 - b1, out=work)
             v *= b2
-            v += (1.0 - b2) * (g * g)
-            denom = np.sqrt(v)
+            np.multiply(g, g, out=work)
+            v += np.multiply(work, 1.0 - b2, out=work)
+            np.sqrt(v, out=denom)
             denom += self.epsilon
-            params[k] -= lr * m / denom
+            np.multiply(m, lr, out=work)
+            params[k] -= np.divide(work, denom, out=work)
 
     def state(self):
         state = {f"m_{k}": m for k, m in self.m.items()}

@@ -115,6 +115,8 @@ class Trainer:
         self.run_dir = _prepare_dir(run_dir, resume, force)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.net = build_network(config)
+        if self.net.dtype != np.float64:  # cast the data once, not every minibatch
+            self.data.splits = {k: (X.astype(self.net.dtype), y) for k, (X, y) in self.data.splits.items()}
         self.optimizer = optimizers.make(config["train"])
         self.schedule = schedules.Schedule(config["train"], self.optimizer)
         self.stopper = EarlyStopping.from_config(config["train"])  # None unless train.early_stopping
