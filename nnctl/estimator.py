@@ -142,6 +142,7 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError(f"{type(self).__name__}: y holds 1 class; classification needs at least 2 classes")
         self._start(X.shape[1])
+        X = X.astype(self.net_.dtype, copy=False)  # once, as the trainer does, not per minibatch
         config = self.config_
         stopper = EarlyStopping.from_config(config["train"])
         X_val = y_val = self.validation_scores_ = None
@@ -223,7 +224,7 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         if unknown.any():
             raise ValueError(f"{type(self).__name__}: y holds labels {sorted(set(np.asarray(y)[unknown].tolist()))} "
                              f"that are not in classes {list(self.classes_)}")
-        self._epoch(X, index)
+        self._epoch(X.astype(self.net_.dtype, copy=False), index)
         return self
 
     def predict_proba(self, X):
