@@ -249,3 +249,17 @@ def test_early_stopping_on_accuracy_reports_its_monitor(tmp_path):
 def test_bad_combinations_are_config_errors(overrides, message):
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         config_mod.resolve(overrides=overrides)
+
+
+def test_cli_trains_with_adam_and_early_stopping(run_cli, tiny_config, tmp_path):
+    path = tiny_config(train={"epochs": 300, "batch_size": 16, "optimizer": "adam", "alpha": 0.05,
+                              "early_stopping": True, "patience": 3})
+    result = run_cli("train", path, "--out", tmp_path / "run", "-q", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["epochs"] < 300 and summary["stopped_reason"].startswith("early stopping: val_loss")
+    ckpt = checkpoint.load(tmp_path / "run" / "checkpoints" / "last.npz")
+    assert ckpt.meta["optimizer"] == "adam" and int(ckpt.opt_state["t"]) > 0
+    bad = run_cli("train", path, "--out", tmp_path / "bad", "--set", "train.schedule=plateau",
+                  "--set", "train.optimizer=lbfgs")
+    assert bad.exit_code == 2 and "train.schedule: must be constant with train.optimizer lbfgs" in bad.stderr
