@@ -197,12 +197,17 @@ def _put(config, key, value):
     node[last] = value
 
 
+def _show_key(key):
+    """A key as the error message shows it: quoted when it is not plain text (keeps the message one line)."""
+    return key if isinstance(key, str) and key.isprintable() and key.strip() == key and key else repr(key)
+
+
 def _merge(config, mapping, where, prefix=""):
     """Copy ``mapping`` onto ``config``, refusing keys that ``DEFAULTS`` does not have."""
     if not isinstance(mapping, dict):
         raise ConfigError(f"{where}: {prefix.rstrip('.') or 'top level'}: must be a mapping, {_got(mapping)}")
     for key, value in mapping.items():
-        dotted = f"{prefix}{key}"
+        dotted = f"{prefix}{_show_key(key)}"
         if not isinstance(key, str) or key not in config:
             known = ", ".join(f"{prefix}{k}" for k in config)
             raise ConfigError(f"{where}: {dotted}: unknown key (known here: {known})")
@@ -237,7 +242,7 @@ def parse_override(text):
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"--set {text}: expected KEY=VALUE, e.g. --set train.alpha=0.1")
+        raise ConfigError(f"--set {_show_key(text)}: expected KEY=VALUE, e.g. --set train.alpha=0.1")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
@@ -245,7 +250,7 @@ def parse_override(text):
     node = DEFAULTS
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
-            raise ConfigError(f"--set {key}: unknown key")
+            raise ConfigError(f"--set {_show_key(key)}: unknown key")
         node = node[part]
     if isinstance(node, dict):
         raise ConfigError(f"--set {key}: is a section; set one of its keys, e.g. --set {key}.{next(iter(node))}=…")

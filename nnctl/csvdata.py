@@ -16,8 +16,12 @@ from .errors import DataError
 
 def _rows(text, where):
     text = text.removeprefix("\ufeff")  # the byte-order mark spreadsheet programs put before the header
-    rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), start=1)
-            if row and any(cell.strip() for cell in row)]
+    # newline=None: a lone \r (old Mac files) ends a line instead of failing inside the csv module.
+    reader = csv.reader(io.StringIO(text, newline=None))
+    try:
+        rows = [(n, row) for n, row in enumerate(reader, start=1) if row and any(cell.strip() for cell in row)]
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise DataError(f"{where}: line {reader.line_num}: not valid CSV ({exc})") from None
     if not rows:
         raise DataError(f"{where}: the file is empty")
     return rows

@@ -169,6 +169,13 @@ def check_fits(layers, n_features, n_classes, where):
         raise DataError(f"{where}: model.layers[-1] is {layers[-1]} but the data has {n_classes} classes")
 
 
+def _check_finite(X, feature_names, d, after):
+    bad = np.argwhere(~np.isfinite(X))
+    if len(bad):
+        raise DataError(f"{d['source']}: column {feature_names[bad[0][1]]!r} overflows after {after} "
+                        f"(data.input_scale={d['input_scale']}); rescale the data")
+
+
 def prepare(config, where="config", scaler=None, class_names=None):
     """Load, encode, split and scale the data ``config`` describes.
 
@@ -188,10 +195,14 @@ def prepare(config, where="config", scaler=None, class_names=None):
             raise DataError(f"{d['source']}: labels {unknown} are not among the network's classes {class_names}")
         y = np.array([lookup[class_names_here[i]] for i in y], dtype=np.int64)
         class_names_here = class_names
-    X = X * d["input_scale"]
     index = split_indices(y, d["val_fraction"], d["test_fraction"], config["seed"])
-    raw = {name: X[i] for name, i in index.items()}
-    if scaler is None:
-        scaler = scaling.fit(d["scaler"], raw["train"])
-    splits = {name: (scaling.apply(scaler, raw[name]), y[i]) for name, i in index.items()}
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _check_finite, as a DataError
+        X = X * d["input_scale"]
+        _check_finite(X, feature_names, d, "data.input_scale")
+        raw = {name: X[i] for name, i in index.items()}
+        if scaler is None:
+            scaler = scaling.fit(d["scaler"], raw["train"])
+        splits = {name: (scaling.apply(scaler, raw[name]), y[i]) for name, i in index.items()}
+    for Xs, _ in splits.values():
+        _check_finite(Xs, feature_names, d, f"data.input_scale and the {d['scaler']} scaler")
     return Data(splits, scaler, class_names_here, feature_names, d["source"], raw)

@@ -6,6 +6,7 @@ import io
 import numpy as np
 
 from . import checkpoint, csvdata, scaling
+from .errors import DataError
 from .mlp import MLP
 
 
@@ -14,7 +15,11 @@ def predict_text(checkpoint_path, text, where, proba=False):
     ckpt = checkpoint.load(checkpoint_path)
     model = ckpt.config["model"]
     X = csvdata.read_features(text, where, model["layers"][0])
-    X = scaling.apply(ckpt.scaler, X * ckpt.config["data"]["input_scale"])
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = scaling.apply(ckpt.scaler, X * ckpt.config["data"]["input_scale"])
+    bad = np.argwhere(~np.isfinite(X))
+    if len(bad):  # a silent NaN would become class 0
+        raise DataError(f"{where}: data row {bad[0][0] + 1} overflows after the network's input scaling")
     net = MLP(model["layers"], model["activation"], dtype=model.get("dtype", "float64"), params=ckpt.params)
     names = ckpt.meta["class_names"]
     out = io.StringIO()
