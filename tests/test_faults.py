@@ -266,6 +266,34 @@ def test_failed_checkpoint_write_keeps_the_previous_one(fast_reference, tmp_path
     assert_same_run(run, fast_reference / "ref", 12)
 
 
+def test_failed_metrics_write_keeps_the_checkpoints(fast_reference, tmp_path, monkeypatch):
+    config, run = fast_reference / "fast.yaml", tmp_path / "run"
+    assert nnctl("train", config, "--out", run, "--set", "train.epochs=3", "-q").exit_code == 0
+    before = {p.name: p.read_bytes() for p in (run / "checkpoints").iterdir()}
+
+    class FullDisk:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr("nnctl.trainer.open", FullDisk, raising=False)
+    result = nnctl("train", config, "--out", run, "--resume", "-q")
+    monkeypatch.undo()
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {run / 'metrics.jsonl'}: cannot write: No space left on device\n"
+    assert {p.name: p.read_bytes() for p in (run / "checkpoints").iterdir()} == before
+    assert nnctl("train", config, "--out", run, "--resume", "-q").exit_code == 0
+    assert_same_run(run, fast_reference / "ref", 12)
+
+
 def test_unwritable_output_directory_is_one_error_line(fast_reference, tmp_path, monkeypatch):
     """A read-only directory, simulated because root may write anywhere."""
     def read_only(*args, **kwargs):
