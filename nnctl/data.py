@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import csvdata, scaling, seeding
+from . import csvdata, scaling, seeding, splitting
 from .config import BUNDLED, GENERATORS
 from .errors import DataError
 
@@ -84,8 +84,8 @@ def _read_npz(path):
         raise DataError(f"{path}: X must be (m, n) and y (m,), got X{X.shape} and y{y.shape}")
     if not np.issubdtype(X.dtype, np.number):
         raise DataError(f"{path}: X must be numeric, got dtype {X.dtype}")
-    X = X.astype(np.float64)
-    bad = np.argwhere(~np.isfinite(X))
+    X = X.astype(np.float64, copy=False)
+    bad = () if np.isfinite(X).all() else np.argwhere(~np.isfinite(X))
     if len(bad):
         raise DataError(f"{path}: X[{bad[0][0]}, {bad[0][1]}] is {X[tuple(bad[0])]}, not a finite number")
     return X, y, [f"x{i + 1}" for i in range(X.shape[1])]
@@ -107,11 +107,25 @@ def encode_labels(labels, where):
             numeric = None
         if numeric is not None and np.all(np.isfinite(numeric)):
             labels = numeric
-    values, y = np.unique(labels, return_inverse=True)
+    integer = labels.dtype.kind in "iu" and np.can_cast(labels.dtype, np.intp)
+    if integer and len(labels) and int(labels.max()) - int(labels.min()) < 2**20:
+        # Integer labels: a lookup table gives np.unique's answer without sorting copies of the labels.
+        low = labels.min()
+        shifted = labels - low if low else labels
+        present = np.flatnonzero(np.bincount(shifted))
+        values = (present + int(low)).astype(labels.dtype)
+        if low == 0 and len(present) == present[-1] + 1 and labels.dtype == np.int64:
+            y = labels  # already the codes 0..K−1
+        else:
+            table = np.zeros(int(present[-1]) + 1, dtype=np.int64)
+            table[present] = np.arange(len(present))
+            y = table[shifted]
+    else:
+        values, y = np.unique(labels, return_inverse=True)
     if len(values) < 2:
         raise DataError(f"{where}: the labels hold a single class ({_label_name(values[0]) if len(values) else 'none'}); "
                         "classification needs at least 2")
-    return y.astype(np.int64), [_label_name(v) for v in values]
+    return y.astype(np.int64, copy=False), [_label_name(v) for v in values]
 
 
 def load_source(config):
@@ -140,24 +154,34 @@ def _count(fraction, m):
     return math.ceil(round(fraction * m, 9))
 
 
+def _split(index, codes, n_test, random_state):
+    """``train_test_split(index, test_size=n_test, stratify=codes, random_state=…)``, computed by
+    ``splitting`` (same result, far less memory); scikit-learn only to word the error when it fails."""
+    parts = splitting.stratified_split(index, codes, n_test, random_state)
+    if parts is None:
+        from sklearn.model_selection import train_test_split
+
+        index = np.arange(len(codes)) if index is None else index
+        parts = train_test_split(index, test_size=n_test, stratify=codes, random_state=random_state)
+    return parts
+
+
 def split_indices(y, val_fraction, test_fraction, seed):
     """Stratified, seeded index arrays for train, val and test; val and test get ``⌈fraction·m⌉`` samples."""
-    from sklearn.model_selection import train_test_split
-
     rng = seeding.rng(seed, "split")
-    index = np.arange(len(y))
+    # Narrow class codes and positions: the split of 10 million samples then needs tens of MB, not hundreds.
+    codes = y.astype(np.int8 if len(y) == 0 or y.max() < 128 else np.int64, copy=False)
     out = {}
     try:
-        rest = index
+        rest = None  # every position
         if test_fraction > 0:
-            rest, out["test"] = train_test_split(index, test_size=_count(test_fraction, len(y)), stratify=y,
-                                                 random_state=seeding.sklearn_seed(rng))
+            rest, out["test"] = _split(rest, codes, _count(test_fraction, len(y)), seeding.sklearn_seed(rng))
         if val_fraction > 0:
-            rest, out["val"] = train_test_split(rest, test_size=_count(val_fraction, len(y)),
-                                                stratify=y[rest], random_state=seeding.sklearn_seed(rng))
+            rest, out["val"] = _split(rest, codes if rest is None else codes[rest], _count(val_fraction, len(y)),
+                                      seeding.sklearn_seed(rng))
     except ValueError as exc:
         raise DataError(f"data: cannot make a stratified split of {len(y)} samples: {exc}") from None
-    out["train"] = rest
+    out["train"] = np.arange(len(y)) if rest is None else rest
     empty = np.array([], dtype=np.int64)
     return {name: np.sort(out.get(name, empty)) for name in SPLITS}
 
@@ -176,11 +200,12 @@ def _check_finite(X, feature_names, d, after):
                         f"(data.input_scale={d['input_scale']}); rescale the data")
 
 
-def prepare(config, where="config", scaler=None, class_names=None):
+def prepare(config, where="config", scaler=None, class_names=None, keep_raw=True):
     """Load, encode, split and scale the data ``config`` describes.
 
     ``scaler`` (fitted arrays from a checkpoint) is applied instead of fitting a new one;
-    ``class_names`` (from a checkpoint) fixes the label → index mapping.
+    ``class_names`` (from a checkpoint) fixes the label → index mapping; ``keep_raw=False`` leaves
+    ``Data.raw`` empty, so that the data is held once (training needs only the scaled splits).
     """
     d = config["data"]
     X, labels, feature_names, names = load_source(config)
@@ -195,14 +220,26 @@ def prepare(config, where="config", scaler=None, class_names=None):
             raise DataError(f"{d['source']}: labels {unknown} are not among the network's classes {class_names}")
         y = np.array([lookup[class_names_here[i]] for i in y], dtype=np.int64)
         class_names_here = class_names
-    index = split_indices(y, d["val_fraction"], d["test_fraction"], config["seed"])
+    # Peak memory is X plus its split copies: scaling happens in place, X is dropped once split, and
+    # the labels wait in the narrowest integer type meanwhile.
+    codes = y.astype(np.int8 if len(class_names_here) < 128 else np.int32)
+    del labels, y
+    index = split_indices(codes, d["val_fraction"], d["test_fraction"], config["seed"])
+    raw, parts = {}, {}
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _check_finite, as a DataError
-        X = X * d["input_scale"]
-        _check_finite(X, feature_names, d, "data.input_scale")
-        raw = {name: X[i] for name, i in index.items()}
-        if scaler is None:
-            scaler = scaling.fit(d["scaler"], raw["train"])
-        splits = {name: (scaling.apply(scaler, raw[name]), y[i]) for name, i in index.items()}
+        if d["input_scale"] != 1.0:
+            X *= d["input_scale"]  # in place: X is this function's own array, made by load_source
+            _check_finite(X, feature_names, d, "data.input_scale")
+        for name in SPLITS:  # train first: the scaler is fitted on it
+            part = X[index[name]]
+            if keep_raw:
+                raw[name], part = part, part.copy()
+            if scaler is None:
+                scaler = scaling.fit(d["scaler"], part)
+            parts[name] = scaling.apply(scaler, part, out=part)
+            del part
+    del X
+    splits = {name: (parts.pop(name), codes[index.pop(name)].astype(np.int64)) for name in SPLITS}
     for Xs, _ in splits.values():
         _check_finite(Xs, feature_names, d, f"data.input_scale and the {d['scaler']} scaler")
     return Data(splits, scaler, class_names_here, feature_names, d["source"], raw)

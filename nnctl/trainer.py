@@ -110,7 +110,7 @@ class Trainer:
     def __init__(self, config, run_dir, resume=False, force=False, where="config"):
         self.config = config
         self.where = where
-        self.data = data_mod.prepare(config, where)
+        self.data = data_mod.prepare(config, where, keep_raw=False)
         data_mod.check_fits(config["model"]["layers"], self.data.n_features, len(self.data.class_names), where)
         self.run_dir = _prepare_dir(run_dir, resume, force)
         self.ckpt_dir = self.run_dir / "checkpoints"
