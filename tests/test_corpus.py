@@ -75,7 +75,7 @@ def test_corpus_case(case, corpus):
     assert tree_state(corpus) == before
 
 
-SUBPROCESS_IDS = ("malformed_yaml", "csv_nan_cell", "ckpt_flipped_byte", "output_dir_under_a_file")
+SUBPROCESS_IDS = ("malformed_yaml", "ckpt_flipped_byte", "output_dir_under_a_file")
 
 
 @pytest.mark.parametrize("case_id", SUBPROCESS_IDS)
