@@ -1,0 +1,170 @@
+"""The optimised code paths give what the plain ones give (no timings here: speed is `make bench`)."""
+import warnings
+
+import numpy as np
+import pytest
+
+from nnctl import config as config_mod, data as data_mod, scaling, splitting, trainer as trainer_mod
+from nnctl.mlp import MLP
+
+
+def reference_loss_and_grads(params, activation, lam, X, y):
+    """The derivation written out with no buffers, no in-place updates and the textbook sigmoid."""
+    g = {"sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)), "tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0)}
+    g_prime = {"sigmoid": lambda a: a * (1 - a), "tanh": lambda a: 1 - a ** 2, "relu": lambda a: (a > 0) * 1.0}
+    L = len(params) // 2
+    A = [X]
+    for l in range(1, L + 1):
+        Z = A[-1] @ params[f"W{l}"].T + params[f"b{l}"]
+        A.append(g[activation](Z) if l < L else Z)
+    S = A[-1] - A[-1].max(axis=1, keepdims=True)
+    logp = S - np.log(np.exp(S).sum(axis=1, keepdims=True))
+    m = len(y)
+    J = -logp[np.arange(m), y].mean() + 0.5 * lam * sum((params[f"W{l}"] ** 2).sum() for l in range(1, L + 1))
+    delta = (np.exp(logp) - np.eye(A[-1].shape[1])[y]) / m
+    grads = {}
+    for l in range(L, 0, -1):
+        grads[f"W{l}"] = delta.T @ A[l - 1] + lam * params[f"W{l}"]
+        grads[f"b{l}"] = delta.sum(axis=0)
+        if l > 1:
+            delta = (delta @ params[f"W{l}"]) * g_prime[activation](A[l - 1])
+    return J, grads
+
+
+# [3, 70, 80, 4] has weight matrices above GEMM_MIN_WEIGHTS, so the fused BLAS path is covered too.
+@pytest.mark.parametrize("layers", [[2, 3, 2], [5, 7, 6, 3], [4, 3], [3, 70, 80, 4]])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("lam", [0.0, 0.01])
+def test_fast_gradients_equal_the_reference(layers, activation, lam):
+    rng = np.random.default_rng(len(layers) * 7 + int(lam * 100))
+    net = MLP(layers, activation, lam, seed=1)
+    X = rng.normal(0.0, 3.0, size=(40, layers[0]))
+    y = rng.integers(0, layers[-1], size=40)
+    idx = rng.permutation(40)[:13]
+    J_ref, ref = reference_loss_and_grads(net.params, activation, lam, X[idx], y[idx])
+    J, grads = net.loss_and_grads(X[idx], y[idx])
+    fast = {k: v.copy() for k, v in net.minibatch_grads(X, y, idx).items()}
+    assert J == pytest.approx(J_ref, rel=1e-12, abs=1e-12)
+    for k in net.params:
+        np.testing.assert_allclose(grads[k], ref[k], rtol=1e-10, atol=1e-12, err_msg=k)
+        np.testing.assert_allclose(fast[k], ref[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    assert list(grads) == list(net.params)
+
+
+def test_minibatch_buffers_follow_new_params_and_batch_sizes():
+    rng = np.random.default_rng(0)
+    net = MLP([3, 5, 2], "tanh", 0.001, seed=0)
+    X, y = rng.normal(size=(20, 3)), rng.integers(0, 2, size=20)
+    for size in (8, 3, 8):
+        idx = rng.permutation(20)[:size]
+        np.testing.assert_allclose(net.minibatch_grads(X, y, idx)["W1"], net.loss_and_grads(X[idx], y[idx])[1]["W1"],
+                                   atol=1e-15)
+    net.params = {k: v * 2 for k, v in net.params.items()}  # as a resume or L-BFGS does
+    idx = np.arange(8)
+    np.testing.assert_allclose(net.minibatch_grads(X, y.astype(np.int32), idx)["W2"],
+                               net.loss_and_grads(X[idx], y[idx])[1]["W2"], atol=1e-15)
+
+
+def test_sigmoid_is_stable_and_equals_the_textbook_form():
+    from nnctl.mlp import sigmoid
+
+    z = np.linspace(-30.0, 30.0, 601)
+    np.testing.assert_allclose(sigmoid(z), 1.0 / (1.0 + np.exp(-z)), rtol=0, atol=3e-16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sigmoid(np.array([-1e4, 1e4])).tolist() == [0.0, 1.0]
+    assert sigmoid(np.zeros(3, np.float32)).dtype == np.float32
+
+
+def test_float32_trains_in_float32_to_the_accuracy_of_float64(tmp_path):
+    summaries = {}
+    for dtype in ("float64", "float32"):
+        config = config_mod.resolve(None, [f"model.dtype={dtype}", "model.layers=[2,8,2]", "train.epochs=15",
+                                           "data.n_samples=600"])
+        t = trainer_mod.Trainer(config, tmp_path / dtype, where="test")
+        summaries[dtype] = t.fit()
+        assert all(p.dtype == np.dtype(dtype) for p in t.net.params.values())
+        assert t.data.splits["train"][0].dtype == np.dtype(dtype)
+        if dtype == "float32":
+            X, y = t.data.splits["train"]
+            assert all(g.dtype == np.float32 for g in t.net.minibatch_grads(X, y, np.arange(32)).values())
+    assert summaries["float32"]["val_acc"] == pytest.approx(summaries["float64"]["val_acc"], abs=0.02)
+    assert summaries["float32"]["val_loss"] == pytest.approx(summaries["float64"]["val_loss"], rel=1e-3)
+
+
+def test_chunked_evaluation_equals_one_pass(monkeypatch):
+    rng = np.random.default_rng(3)
+    net = MLP([4, 6, 3], "relu", 0.01, seed=0)
+    X, y = rng.normal(size=(1000, 4)), rng.integers(0, 3, size=1000)
+    whole = trainer_mod.evaluate(net, X, y)
+    monkeypatch.setattr(trainer_mod, "EVAL_CHUNK", 97)
+    chunked = trainer_mod.evaluate(net, X, y)
+    assert chunked[0] == pytest.approx(whole[0], rel=1e-13)
+    assert chunked[1] == whole[1] == pytest.approx(float((net.predict(X) == y).mean()))
+    assert whole[0] == pytest.approx(net.loss(X, y), rel=1e-13)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_stratified_split_is_exactly_scikit_learns(seed):
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(20, 2000)), int(rng.integers(2, 6))
+    codes = rng.choice(k, size=n, p=rng.dirichlet(np.ones(k))).astype(np.int8)
+    codes[:2 * k] = np.repeat(np.arange(k), 2)  # every class at least twice
+    n_test = int(rng.integers(k, n - k))
+    state = int(rng.integers(0, 2**31 - 1))
+    index = rng.permutation(n) + 3
+    for idx in (index, None):
+        rest, test = splitting.stratified_split(idx, codes, n_test, state)
+        want_rest, want_test = train_test_split(np.arange(n) if idx is None else idx, test_size=n_test,
+                                                stratify=codes, random_state=state)
+        np.testing.assert_array_equal(rest, want_rest)
+        np.testing.assert_array_equal(test, want_test)
+
+
+def test_stratified_split_declines_what_scikit_learn_rejects():
+    codes = np.array([0, 0, 0, 1], np.int8)  # class 1 has one member
+    assert splitting.stratified_split(None, codes, 2, 0) is None
+    with pytest.raises(Exception, match="least populated class"):
+        data_mod._split(None, codes, 2, 0)
+
+
+@pytest.mark.parametrize("name", ["standard", "minmax"])
+def test_numpy_scalers_equal_scikit_learns(name):
+    from sklearn import preprocessing
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(150_000, 4)) * [1.0, 1e3, 1e-3, 0.0] + [5.0, -2.0, 1e6, 7.0]  # last column constant
+    fitted = scaling.fit(name, X)
+    if name == "standard":
+        s = preprocessing.StandardScaler().fit(X)
+        center, scale = s.mean_, s.scale_
+    else:
+        s = preprocessing.MinMaxScaler().fit(X)
+        center, scale = s.data_min_, np.where(s.data_range_ == 0, 1.0, s.data_range_)
+    np.testing.assert_allclose(fitted["center"], center, rtol=1e-13)
+    np.testing.assert_allclose(fitted["scale"], scale, rtol=1e-12)
+    out = X[:10].copy()
+    np.testing.assert_array_equal(scaling.apply(fitted, out, out=out), (X[:10] - fitted["center"]) / fitted["scale"])
+
+
+def test_prepare_without_raw_gives_the_same_splits():
+    config = config_mod.resolve(None, ["data.n_samples=500", "data.input_scale=1000"])
+    kept, lean = data_mod.prepare(config), data_mod.prepare(config, keep_raw=False)
+    assert lean.raw == {} and set(kept.raw) == set(data_mod.SPLITS)
+    for name in data_mod.SPLITS:
+        np.testing.assert_array_equal(kept.splits[name][0], lean.splits[name][0])
+        np.testing.assert_array_equal(kept.splits[name][1], lean.splits[name][1])
+        assert lean.splits[name][1].dtype == np.int64
+        np.testing.assert_allclose(scaling.apply(kept.scaler, kept.raw[name]), kept.splits[name][0])
+
+
+@pytest.mark.parametrize("labels", [np.array([5, 3, 5, 9]), np.array([1, 0, 1], np.uint8), np.array([0, 2, 1, 2]),
+                                    np.array([-4, 7, -4])])
+def test_integer_labels_encode_as_np_unique_does(labels):
+    codes, names = data_mod.encode_labels(labels, "x")
+    values, want = np.unique(labels, return_inverse=True)
+    np.testing.assert_array_equal(codes, want)
+    assert codes.dtype == np.int64
+    assert names == [str(v) for v in values]
