@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import re
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
