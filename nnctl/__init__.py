@@ -1,12 +1,15 @@
 """nnctl: train and understand small fully connected neural networks, the derivation made executable."""
-from .mlp import MLP
-
 __version__ = "0.1.0"
 __all__ = ["MLP", "NNClassifier", "__version__"]
 
 
 def __getattr__(name):
-    # NNClassifier pulls in scikit-learn; importing it on first use keeps `import nnctl` (and predict) fast.
+    # Imported on first use: MLP needs NumPy (~0.1 s), which `nnctl --help` does not; NNClassifier pulls
+    # in scikit-learn, which `import nnctl` and predict do not need.
+    if name == "MLP":
+        from .mlp import MLP
+
+        return MLP
     if name == "NNClassifier":
         from .estimator import NNClassifier
 

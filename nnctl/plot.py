@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 
 import click
-import numpy as np
 
 from .errors import NnctlError, RunDirError
 
@@ -84,6 +83,8 @@ def _curves(axes, records, label=None, color=None, style="-"):
 def _loss_scale(axes):
     """Log y for loss panels spanning decades (a diverging run), with explicit limits: matplotlib's
     autoscaled log axis overflows on losses near 1e300."""
+    import numpy as np  # here, not at the top: cli imports this module, and `nnctl --help` needs no NumPy
+
     for ax in axes:
         v = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()] or [np.zeros(0)])
         v = v[np.isfinite(v) & (v > 0)]
@@ -98,6 +99,8 @@ def decision_boundary(ax, run_dir, resolution=200):
     Drawn in the raw input space (after ``data.input_scale``, before the scaler), which is what a user
     feeds to ``predict``. Returns False, drawing nothing, when the network does not have 2 inputs.
     """
+    import numpy as np
+
     from . import checkpoint, data as data_mod, scaling
     from .trainer import build_network
 
