@@ -14,6 +14,10 @@ import click
 
 from . import __version__
 from .errors import NnctlError
+from .explain_cmd import explain
+from .options import json_option, set_option
+from .plot import plot_command
+from .sweep import sweep
 
 INTERRUPTED = 130
 
@@ -39,15 +43,6 @@ class NnctlGroup(click.Group):
             sys.stderr.close()  # the reader of stdout went away (e.g. `| head`): not an error
             code = 0
         sys.exit(code if isinstance(code, int) else 0)
-
-
-def set_option(f):
-    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                        help="Override one config key, value parsed as YAML (e.g. --set train.alpha=0.1); repeatable.")(f)
-
-
-def json_option(f):
-    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")(f)
 
 
 def emit_json(obj):
@@ -190,18 +185,8 @@ def gradcheck(target, overrides, samples, eps, tol, max_entries, as_json):
     return 0 if report["passed"] else 1
 
 
-from .sweep import sweep  # noqa: E402  (commands in their own modules register here)
-
-cli.add_command(sweep)
-
-from .plot import plot_command  # noqa: E402
-
-cli.add_command(plot_command)
-
-
-from .explain_cmd import explain  # noqa: E402  (defined after set_option, which it reuses)
-
-cli.add_command(explain)
+for command in (sweep, plot_command, explain):  # commands that live in their own modules
+    cli.add_command(command)
 
 
 def main():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .cli import set_option
+from .options import set_option
 from .errors import NnctlError
 
 

@@ -21,6 +21,7 @@ import yaml
 
 from . import config as config_mod
 from .errors import ConfigError, NnctlError, RunDirError, TrainingDiverged
+from .options import json_option, set_option
 
 FIGURES = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 STATUSES = ("ok", "diverged", "error")
@@ -213,9 +214,8 @@ def _fmt(value, column):
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs trained at once, each in its own worker process.")
 @click.option("--force", is_flag=True, help="Replace a sweep directory that already holds a sweep.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override one config key for every run, value parsed as YAML; repeatable.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
+@set_option
+@json_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 def sweep(config_path, grids, overrides, out, jobs, force, quiet, as_json):
     """Train every combination of the --grid values of CONFIG and tabulate the results.
