@@ -34,9 +34,13 @@ class Checkpoint:
         return self.meta["config"]
 
 
-def checksum(arrays):
-    """SHA-256 over every array's name, dtype, shape and bytes, in name order."""
+def checksum(arrays, meta=None):
+    """SHA-256 over ``meta`` (canonical JSON, without its ``checksum`` field) and every array's name,
+    dtype, shape and bytes, in name order."""
     h = hashlib.sha256()
+    if meta is not None:
+        body = {k: v for k, v in meta.items() if k != "checksum"}
+        h.update(json.dumps(body, sort_keys=True).encode())
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
@@ -110,7 +114,8 @@ def save(path, ckpt):
     arrays["scaler_center"] = ckpt.scaler["center"]
     arrays["scaler_scale"] = ckpt.scaler["scale"]
     arrays.update({f"opt_{k}": v for k, v in ckpt.opt_state.items()})
-    meta = dict(ckpt.meta, format_version=FORMAT_VERSION, checksum=checksum(arrays))
+    meta = dict(ckpt.meta, format_version=FORMAT_VERSION)
+    meta["checksum"] = checksum(arrays, meta)
     arrays["meta"] = np.array(json.dumps(meta))
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
@@ -145,7 +150,7 @@ def load(path):
         raise CheckpointError(f"{path}: meta is not valid checkpoint JSON") from None
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format version {version}; this nnctl reads version {FORMAT_VERSION}")
-    if meta.get("checksum") != checksum(arrays):
+    if meta.get("checksum") != checksum(arrays, meta):
         raise CheckpointError(f"{path}: checksum mismatch: the file is damaged or was modified")
     layers = _check_meta(path, meta)
     try:
@@ -169,8 +174,8 @@ def load(path):
 
 
 def _check_meta(path, meta):
-    """The meta fields every command relies on. The checksum covers the arrays only, so a hand-edited
-    meta must still give a ``CheckpointError`` rather than a crash further on."""
+    """The meta fields every command relies on, checked so that a malformed meta (even one whose
+    checksum was recomputed) gives a ``CheckpointError`` rather than a crash further on."""
     try:
         layers, names, epoch = meta["config"]["model"]["layers"], meta["class_names"], meta["epoch"]
         ok = (isinstance(layers, list) and len(layers) >= 2

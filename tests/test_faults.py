@@ -99,6 +99,7 @@ def metrics_of(run):
 def comparable_meta(meta):
     meta = dict(meta)
     meta.pop("seconds")
+    meta.pop("checksum")  # covers seconds and output.dir, which differ by design
     meta["config"] = json.loads(json.dumps(meta["config"]))
     meta["config"]["train"].pop("epochs")  # a resume may lower it; the tests do
     meta["config"]["output"].pop("dir")  # the run and its reference live in different directories

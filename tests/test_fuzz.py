@@ -279,13 +279,28 @@ def test_checksum_covers_every_array(tmp_path):
     {"config": None}, {"class_names": None},
 ])
 def test_hand_edited_meta_is_a_checkpoint_error(tmp_path, meta_change):
+    """Even with its checksum recomputed, a meta that does not describe a network is refused."""
+    with np.load(GOOD, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    meta.update(meta_change)
+    meta["checksum"] = checkpoint.checksum(arrays, meta)
+    arrays["meta"] = np.array(json.dumps(meta))
+    rewrite(tmp_path / "edited.npz", arrays)
+    with pytest.raises(CheckpointError, match="meta does not describe an nnctl network"):
+        checkpoint.load(tmp_path / "edited.npz")
+
+
+@pytest.mark.parametrize("meta_change", [{"epoch": 7}, {"class_names": ["b", "a"]}, {"best_epoch": 0}])
+def test_checksum_covers_the_meta(tmp_path, meta_change):
+    """A well-formed edit of the meta (another epoch, swapped class names) is caught by the checksum."""
     with np.load(GOOD, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     meta = json.loads(str(arrays["meta"]))
     meta.update(meta_change)
     arrays["meta"] = np.array(json.dumps(meta))
     rewrite(tmp_path / "edited.npz", arrays)
-    with pytest.raises(CheckpointError, match="meta does not describe an nnctl network"):
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
         checkpoint.load(tmp_path / "edited.npz")
 
 

@@ -37,7 +37,7 @@ def with_meta(arrays, **changes):
     arrays = dict(arrays)
     meta = json.loads(str(arrays.pop("meta")))
     meta.update(changes)
-    meta["checksum"] = checkpoint.checksum(arrays)
+    meta["checksum"] = checkpoint.checksum(arrays, meta)
     arrays["meta"] = np.array(json.dumps(meta))
     return arrays
 
