@@ -27,5 +27,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# nnctl against scikit-learn (and PyTorch, when installed) side by side; BENCH_ARGS=--quick for a smoke run.
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -289,10 +289,14 @@ def startup(args):
         ckpt = str(Path(tmp) / "run" / "checkpoints" / "last.npz")
 
         def run(argv, stdin=None):
-            subprocess.run([str(exe), *argv], input=stdin, capture_output=True, text=True, check=True)
+            out = subprocess.run([str(exe), *argv], input=stdin, capture_output=True, text=True)
+            return out.returncode, out.stderr
 
-        t_help, _ = median_time(lambda: run(["--help"]), repeats)
-        t_pred, _ = median_time(lambda: run(["predict", ckpt, "-"], rows), repeats)
+        t_help, (code_help, err_help) = median_time(lambda: run(["--help"]), repeats)
+        t_pred, (code_pred, err_pred) = median_time(lambda: run(["predict", ckpt, "-"], rows), repeats)
+    if code_help or code_pred:
+        print(f"\nstart-up: nnctl failed: {err_help or err_pred}")
+        return
     print(f"\nstart-up (median of {repeats} runs): nnctl --help {t_help:.3f} s (target < 0.2), "
           f"nnctl predict on 10 rows {t_pred:.3f} s (target < 0.3)")
 
@@ -304,13 +308,13 @@ def memory(args):
         X = rng.standard_normal((n, 2))
         y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
         np.savez(Path(tmp) / "big.npz", X=X, y=y)
-        data_mb = X.nbytes / 2**20
+        data_mb = X.nbytes / 1e6
         del X, y
         code = ("import resource, sys\n"
                 "from nnctl.cli import main\n"
                 "try:\n    main()\n"
                 "except SystemExit as e:\n"
-                "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+                "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6\n"
                 "    print(f'PEAK {peak:.0f}', file=sys.stderr)\n    raise\n")
         argv = [sys.executable, "-c", code, "train", "-q", "--out", str(Path(tmp) / "run"),
                 "--set", f"data.source={Path(tmp) / 'big.npz'}", "--set", "train.epochs=1",
@@ -323,8 +327,9 @@ def memory(args):
             print(f"\nmemory: nnctl train failed ({out.returncode}): {out.stderr[-500:]}")
             return
         peak_mb = float(peak[0].split()[1])
-    print(f"\nmemory: nnctl train on an .npz of {n:,} 2-feature samples ({data_mb:.0f} MiB of float64 X), "
-          f"1 epoch in {seconds:.1f} s: peak RSS {peak_mb:.0f} MiB; limit 2 x data + 150 = {2 * data_mb + 150:.0f} MiB")
+    print(f"\nmemory: nnctl train on an .npz of {n:,} 2-feature samples ({data_mb:.0f} MB of float64 X), "
+          f"1 epoch in {seconds:.1f} s: peak RSS {peak_mb:.0f} MB (1 MB = 10^6 bytes); "
+          f"target 2 x data + 150 = {2 * data_mb + 150:.0f} MB")
 
 
 def main(args):
