@@ -276,6 +276,28 @@ def run_case(name, workdir, args, results):
         print(f"  roofline: run_epoch {t_full / epochs * 1e3:.1f} ms / its matrix products alone "
               f"{t_mm * 1e3:.1f} ms = {t_full / epochs / t_mm:.2f} (target <= 1.25); "
               f"minibatch loop alone {t_nn / epochs / t_mm_train:.2f}")
+        blas_compare(nn.trainer.net, batch, args.repeats)
+
+
+def blas_compare(net, batch, repeats):
+    """The layer-1 product of case (b) alone, NumPy's BLAS against PyTorch's: the floor under any ratio."""
+    try:
+        import torch
+    except ImportError:
+        return
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((batch, net.layers[0]))
+    W = net.params["W1"]
+    Z = np.empty((batch, net.layers[1]))
+    tX, tW, tZ = torch.from_numpy(X), torch.from_numpy(W), torch.empty(batch, net.layers[1], dtype=torch.float64)
+
+    def many(f):
+        return lambda: [f() for _ in range(50)]
+
+    t_np = median_time(many(lambda: np.dot(X, W.T, out=Z)), max(repeats, 9))[0] / 50
+    t_pt = median_time(many(lambda: torch.mm(tX, tW.t(), out=tZ)), max(repeats, 9))[0] / 50
+    print(f"  one ({batch}x{net.layers[0]})@({net.layers[0]}x{net.layers[1]}) float64 product: NumPy "
+          f"{t_np * 1e3:.3f} ms, PyTorch {t_pt * 1e3:.3f} ms (PyTorch's BLAS {t_np / t_pt:.2f}x as fast)")
 
 
 def startup(args):
