@@ -5,6 +5,10 @@ Shapes (one convention for the whole module): a batch holds ``m`` samples as row
 ``Z[l]`` and ``A[l]`` are ``(m, n(l))``; ``y`` is ``(m,)`` of class indices ``0..K-1``.
 ``Z[l] = A[l-1] @ W[l].T + b[l]`` is the derivation's ``z = W·a + b`` with samples as rows.
 Hidden layers apply ``g``; the output layer is linear and scored by a row-wise softmax.
+
+Two paths compute the same gradients: ``loss_and_grads`` (fresh arrays, with the loss) and
+``minibatch_grads`` (the training loop's: buffers kept per batch size, everything in place, no loss).
+bench/bench.py times the second; tests/test_perf.py checks both against a plain reference.
 """
 from __future__ import annotations
 
