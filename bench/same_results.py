@@ -56,7 +56,34 @@ def main():
         print(f"{act:>7}: {config['train']['epochs']} epochs of {-(-len(y) // batch)} steps, [2, 8, 8, 2]: "
               f"max |Δparam| {diff:.1e} (largest |param| {largest:.2f}); val accuracy "
               f"{(new.predict(Xv) == yv).mean():.4f} optimised, {(old.predict(Xv) == yv).mean():.4f} foundation")
+    bench_case_b(OldMLP)
     return 0
+
+
+def bench_case_b(OldMLP):
+    """``make bench``'s case (b), 3 epochs: does the optimised loop end where the plain one does?"""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import bench
+
+    with tempfile.TemporaryDirectory() as workdir:
+        config, epochs = bench.case_config("b", workdir, quick=False)
+        run = bench.NnctlRun(config, Path(workdir) / "run")
+        acc_new = run.train(epochs)
+        alpha, batch = config["train"]["alpha"], config["train"]["batch_size"]
+        old = OldMLP(config["model"]["layers"], config["model"]["activation"], config["train"]["lambda"],
+                     params={k: v.copy() for k, v in trainer_mod.build_network(config).params.items()})
+        rng, X, y = seeding.rng(config["seed"], "shuffle"), run.X, run.y
+        for _ in range(epochs):
+            order = rng.permutation(len(y))
+            for s in range(0, len(y), batch):
+                idx = order[s:s + batch]
+                _, grads = old.loss_and_grads(X[idx], y[idx])
+                for k, g in grads.items():
+                    old.params[k] -= alpha * g
+        Xt, yt = run.trainer.data.splits["test"]
+        diff = max(float(np.abs(old.params[k] - run.trainer.net.params[k]).max()) for k in old.params)
+        print(f"bench case (b), {epochs} epochs: max |Δparam| {diff:.1e}; test accuracy {acc_new:.5f} optimised, "
+              f"{(old.predict(Xt) == yt).mean():.5f} foundation")
 
 
 if __name__ == "__main__":
