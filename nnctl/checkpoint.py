@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import CheckpointError, RunDirError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the checksum covers the meta too
 TEMP_SUFFIX = ".tmp"  # atomic_write's temporary files: .<name>.<random>.tmp beside the target
 
 

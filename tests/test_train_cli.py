@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from nnctl import config as config_mod
+from nnctl import checkpoint, config as config_mod
 from nnctl.mlp import MLP
 
 METRIC_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"}
@@ -93,7 +93,7 @@ def test_checkpoint_format(train_run, deep_config):
     meta = meta_of(arrays)
     assert meta["config"] == yaml.safe_load((run / "config.yaml").read_text())
     assert meta["epoch"] == 5 and meta["class_names"] == ["0", "1"] and meta["n_features"] == 2
-    assert meta["format_version"] == 1 and meta["nnctl_version"]
+    assert meta["format_version"] == checkpoint.FORMAT_VERSION == 2 and meta["nnctl_version"]
     assert meta["rng_state"]["bit_generator"] == "PCG64"
     # Nothing half-written is left behind by the atomic writes.
     assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
