@@ -20,6 +20,7 @@ from .plot import plot_command
 from .sweep import sweep
 
 INTERRUPTED = 130
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click ≥ 8.2; older clicks exit 0 themselves
 
 
 class NnctlGroup(click.Group):
@@ -29,6 +30,9 @@ class NnctlGroup(click.Group):
         extra.pop("standalone_mode", None)
         try:
             code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except NO_ARGS_IS_HELP as exc:  # plain `nnctl`: the help, which is an answer, not an error
+            click.echo(exc.ctx.get_help())
+            code = 0
         except click.ClickException as exc:
             where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) else ""
             click.echo(f"Error: {where}{exc.format_message()}", err=True)
@@ -130,8 +134,9 @@ def format_summary(s):
 @click.argument("checkpoint_path", metavar="CHECKPOINT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--data", "source", metavar="SOURCE",
               help="Evaluate on another data source (generator, bundled dataset, .csv or .npz) instead of the run's.")
-@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="test", show_default=True,
-              help="Which split of the data to evaluate on (split with the run's seed and fractions).")
+@click.option("--split", type=click.Choice(["train", "val", "test", "all"]),
+              help="Which split to evaluate on: of the run's data (split with its seed and fractions; default test), "
+                   "or 'all' rows (the default with --data).")
 @json_option
 def eval_(checkpoint_path, source, split, as_json):
     """Loss, accuracy, confusion matrix and per-class precision/recall/F1 of a checkpoint."""

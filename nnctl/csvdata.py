@@ -14,17 +14,25 @@ import numpy as np
 from .errors import DataError
 
 
-def _rows(text, where):
+def _rows(text, where, blank_lines_ok=True):
+    """``(line number, cells)`` of every non-blank row; with ``blank_lines_ok=False`` a blank row before
+    the last data row is an error (``predict`` answers one line per row, so skipping one would shift them)."""
     text = text.removeprefix("\ufeff")  # the byte-order mark spreadsheet programs put before the header
     # newline=None: a lone \r (old Mac files) ends a line instead of failing inside the csv module.
     reader = csv.reader(io.StringIO(text, newline=None))
     try:
-        rows = [(n, row) for n, row in enumerate(reader, start=1) if row and any(cell.strip() for cell in row)]
+        rows = [(n, row) for n, row in enumerate(reader, start=1)]
     except csv.Error as exc:  # e.g. a field over the csv module's size limit
         raise DataError(f"{where}: line {reader.line_num}: not valid CSV ({exc})") from None
-    if not rows:
+    filled = [(n, row) for n, row in rows if row and any(cell.strip() for cell in row)]
+    if not filled:
         raise DataError(f"{where}: the file is empty")
-    return rows
+    if not blank_lines_ok:
+        last = filled[-1][0]
+        blank = next((n for n, row in rows if n < last and not (row and any(c.strip() for c in row))), None)
+        if blank is not None:
+            raise DataError(f"{where}: line {blank}: empty row; remove it (every row gets one prediction)")
+    return filled
 
 
 def _number(cell, where, line, column):
@@ -48,11 +56,14 @@ def _features(rows, header, where):
 
 
 def _is_header(row):
-    try:
-        [float(cell) for cell in row]
-    except ValueError:
-        return True
-    return False
+    """A header row has no cell that reads as a number (a data row with one bad cell is still data)."""
+    for cell in row:
+        try:
+            float(cell)
+        except ValueError:
+            continue
+        return False
+    return True
 
 
 def read_labeled(text, where):
@@ -80,19 +91,29 @@ def read_labeled(text, where):
     return _features(feature_rows, names, where), labels, names
 
 
-def read_features(text, where, n_features):
-    """Feature rows for ``predict``: header optional; a ``label`` column, if named, is ignored."""
-    rows = _rows(text, where)
+def read_features(text, where, feature_names):
+    """Feature rows for ``predict``, in the order of the network's ``feature_names``.
+
+    The header is optional. With one, columns are picked by the training feature names when all are
+    present (so the training CSV itself can be piped in), else a ``label`` column is dropped and the
+    rest are taken in order. Without one, the columns are the features in order.
+    """
+    rows = _rows(text, where, blank_lines_ok=False)
     first = [cell.strip() for cell in rows[0][1]]
+    n_features = len(feature_names)
     if _is_header(first):
-        header, body = first, rows[1:]
-        if "label" in header:
-            at = header.index("label")
-            header = header[:at] + header[at + 1:]
-            body = [(line, row[:at] + row[at + 1:]) if len(row) == len(first) else (line, row)
-                    for line, row in body]
+        body = rows[1:]
+        if set(feature_names) <= set(first) and len(set(feature_names)) == n_features:
+            cols = [first.index(name) for name in feature_names]
+        else:
+            cols = [i for i, name in enumerate(first) if name != "label"]
+        header = [first[i] for i in cols]
+        if len(header) != n_features:
+            raise DataError(f"{where}: the network takes {n_features} features per row "
+                            f"({', '.join(feature_names)}), the input has {len(header)}")
+        body = [(line, [row[i] for i in cols]) if len(row) == len(first) else (line, row) for line, row in body]
     else:
         header, body = [f"x{i + 1}" for i in range(len(first))], rows
-    if len(header) != n_features:
-        raise DataError(f"{where}: the network takes {n_features} features per row, the input has {len(header)}")
+        if len(header) != n_features:
+            raise DataError(f"{where}: the network takes {n_features} features per row, the input has {len(header)}")
     return _features(body, header, where)

@@ -97,7 +97,7 @@ def _label_name(value):
     return str(value)
 
 
-def encode_labels(labels, where):
+def encode_labels(labels, where, min_classes=2):
     """Map labels of any kind to ``0..K−1``; numbers sort numerically, text alphabetically."""
     labels = np.asarray(labels)
     if labels.dtype.kind in "US":
@@ -122,7 +122,7 @@ def encode_labels(labels, where):
             y = table[shifted]
     else:
         values, y = np.unique(labels, return_inverse=True)
-    if len(values) < 2:
+    if len(values) < min_classes:
         raise DataError(f"{where}: the labels hold a single class ({_label_name(values[0]) if len(values) else 'none'}); "
                         "classification needs at least 2")
     return y.astype(np.int64, copy=False), [_label_name(v) for v in values]
@@ -166,7 +166,7 @@ def _split(index, codes, n_test, random_state):
     return parts
 
 
-def split_indices(y, val_fraction, test_fraction, seed):
+def split_indices(y, val_fraction, test_fraction, seed, where="data"):
     """Stratified, seeded index arrays for train, val and test; val and test get ``⌈fraction·m⌉`` samples."""
     rng = seeding.rng(seed, "split")
     # Narrow class codes and positions: the split of 10 million samples then needs tens of MB, not hundreds.
@@ -180,7 +180,7 @@ def split_indices(y, val_fraction, test_fraction, seed):
             rest, out["val"] = _split(rest, codes if rest is None else codes[rest], _count(val_fraction, len(y)),
                                       seeding.sklearn_seed(rng))
     except ValueError as exc:
-        raise DataError(f"data: cannot make a stratified split of {len(y)} samples: {exc}") from None
+        raise DataError(f"{where}: cannot make a stratified split of {len(y)} samples: {exc}") from None
     out["train"] = np.arange(len(y)) if rest is None else rest
     empty = np.array([], dtype=np.int64)
     return {name: np.sort(out.get(name, empty)) for name in SPLITS}
@@ -200,19 +200,23 @@ def _check_finite(X, feature_names, d, after):
                         f"(data.input_scale={d['input_scale']}); rescale the data")
 
 
-def prepare(config, where="config", scaler=None, class_names=None, keep_raw=True):
+def prepare(config, where="config", scaler=None, class_names=None, keep_raw=True, whole=False):
     """Load, encode, split and scale the data ``config`` describes.
 
     ``scaler`` (fitted arrays from a checkpoint) is applied instead of fitting a new one;
-    ``class_names`` (from a checkpoint) fixes the label → index mapping; ``keep_raw=False`` leaves
-    ``Data.raw`` empty, so that the data is held once (training needs only the scaled splits).
+    ``class_names`` (from a checkpoint) fixes the label → index mapping, and then a source may hold
+    only some of the classes; ``keep_raw=False`` leaves ``Data.raw`` empty, so that the data is held
+    once (training needs only the scaled splits); ``whole=True`` puts every row in ``train``, unsplit.
     """
     d = config["data"]
     X, labels, feature_names, names = load_source(config)
+    if scaler is not None and X.shape[1] != len(scaler["center"]):
+        raise DataError(f"{where}: the network takes {len(scaler['center'])} features, "
+                        f"but {d['source']} has {X.shape[1]}")
     if names is not None:
         y, class_names_here = np.asarray(labels, dtype=np.int64), names
     else:
-        y, class_names_here = encode_labels(labels, d["source"])
+        y, class_names_here = encode_labels(labels, d["source"], min_classes=1 if class_names else 2)
     if class_names is not None and class_names != class_names_here:
         lookup = {name: i for i, name in enumerate(class_names)}
         unknown = sorted(set(class_names_here) - set(lookup))
@@ -224,7 +228,11 @@ def prepare(config, where="config", scaler=None, class_names=None, keep_raw=True
     # the labels wait in the narrowest integer type meanwhile.
     codes = y.astype(np.int8 if len(class_names_here) < 128 else np.int32)
     del labels, y
-    index = split_indices(codes, d["val_fraction"], d["test_fraction"], config["seed"])
+    if whole:
+        empty = np.array([], dtype=np.int64)
+        index = {"train": np.arange(len(codes)), "val": empty, "test": empty}
+    else:
+        index = split_indices(codes, d["val_fraction"], d["test_fraction"], config["seed"], where)
     raw, parts = {}, {}
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _check_finite, as a DataError
         if d["input_scale"] != 1.0:

@@ -6,26 +6,30 @@ import copy
 import numpy as np
 
 from . import checkpoint, config as config_mod, data as data_mod
+from .errors import DataError
 from .trainer import build_network, evaluate
 
 
-def evaluate_checkpoint(path, source=None, split="test"):
-    """Evaluate the checkpoint at ``path`` on ``split`` of the run's data, or of ``source`` if given."""
+def evaluate_checkpoint(path, source=None, split=None):
+    """Evaluate the checkpoint at ``path`` on ``split`` of the run's data, or of ``source`` if given.
+
+    ``split`` defaults to ``test`` for the run's own data (rebuilt from its seed) and to ``all`` for
+    another source, whose rows are then used unsplit.
+    """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     ckpt = checkpoint.load(path)
-    config = copy.deepcopy(ckpt.config)
     where = str(path)
+    config = config_mod.resolve(copy.deepcopy(ckpt.config), where=where)  # defaults for keys added since
     if source is not None:
-        config = config_mod.resolve(config, [f"data.source={source}"], where=where)
-    data = data_mod.prepare(config, where, scaler=ckpt.scaler, class_names=ckpt.meta["class_names"])
+        config["data"]["source"] = source
+        config = config_mod.validate(config, "--data")
+    split = split or ("test" if source is None else "all")
+    data = data_mod.prepare(config, where, scaler=ckpt.scaler, class_names=ckpt.meta["class_names"],
+                            whole=split == "all")
     data_mod.check_fits(config["model"]["layers"], data.n_features, len(ckpt.meta["class_names"]), where)
-    names = data_mod.SPLITS if split == "all" else (split,)
-    X = np.concatenate([data.splits[n][0] for n in names])
-    y = np.concatenate([data.splits[n][1] for n in names])
+    X, y = data.splits["train" if split == "all" else split]
     if len(y) == 0:
-        from .errors import DataError
-
         raise DataError(f"{where}: the {split} split of {config['data']['source']} is empty")
     net = build_network(config, params=ckpt.params)
     loss, acc = evaluate(net, X, y)

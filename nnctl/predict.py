@@ -14,19 +14,20 @@ def predict_text(checkpoint_path, text, where, proba=False):
     """CSV feature rows in ``text`` → one class name per line, or a probability CSV headed by class names."""
     ckpt = checkpoint.load(checkpoint_path)
     model = ckpt.config["model"]
-    X = csvdata.read_features(text, where, model["layers"][0])
+    names = ckpt.meta.get("feature_names") or [f"x{i + 1}" for i in range(model["layers"][0])]
+    X = csvdata.read_features(text, where, names)
     with np.errstate(over="ignore", invalid="ignore"):
         X = scaling.apply(ckpt.scaler, X * ckpt.config["data"]["input_scale"])
     bad = np.argwhere(~np.isfinite(X))
     if len(bad):  # a silent NaN would become class 0
         raise DataError(f"{where}: data row {bad[0][0] + 1} overflows after the network's input scaling")
     net = MLP(model["layers"], model["activation"], dtype=model.get("dtype", "float64"), params=ckpt.params)
-    names = ckpt.meta["class_names"]
+    classes = ckpt.meta["class_names"]
     out = io.StringIO()
     if proba:
         P = net.predict_proba(X)
-        out.write(",".join(names) + "\n")
+        out.write(",".join(classes) + "\n")
         np.savetxt(out, P, fmt="%.6g", delimiter=",")
     else:
-        out.writelines(names[k] + "\n" for k in net.predict(X))
+        out.writelines(classes[k] + "\n" for k in net.predict(X))
     return out.getvalue()

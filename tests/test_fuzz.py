@@ -145,7 +145,7 @@ def test_random_csv_text_gives_data_or_data_error(text):
     except DataError as exc:
         assert str(exc).startswith("fuzz.csv: ")
     try:
-        X = csvdata.read_features(text, "fuzz.csv", 2)
+        X = csvdata.read_features(text, "fuzz.csv", ["x1", "x2"])
         assert X.shape[1] == 2 and np.isfinite(X).all()
     except DataError as exc:
         assert str(exc).startswith("fuzz.csv: ")

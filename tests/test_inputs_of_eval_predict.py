@@ -1,0 +1,82 @@
+"""What `eval --data` and `predict` accept from users' own files, and how they refuse the rest."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+@pytest.fixture
+def moons_ckpt(tiny_config, train_run):
+    """A checkpoint of a moons run: features x1, x2, classes "0" and "1"."""
+    return train_run(tiny_config()) / "checkpoints" / "last.npz"
+
+
+def write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class TestEvalOnAnotherSource:
+    def test_all_rows_by_default_even_few_and_of_one_class(self, run_cli, moons_ckpt, tmp_path):
+        # Three rows of a single class: no split is possible or wanted; the network's classes fix the coding.
+        csv = write(tmp_path / "three.csv", "x1,x2,label\n0.0,1.0,0\n-1.0,0.2,0\n-0.9,0.3,0\n")
+        result = run_cli("eval", moons_ckpt, "--data", csv, "--json")
+        assert result.exit_code == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["split"] == "all" and report["samples"] == 3
+        assert [c["support"] for c in report["per_class"]] == [3, 0]
+        assert sum(map(sum, report["confusion_matrix"])) == 3
+
+    def test_a_split_of_another_source_on_request(self, run_cli, moons_ckpt, root):
+        result = run_cli("eval", moons_ckpt, "--data", root / "data" / "moons.csv", "--split", "test", "--json")
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["samples"] == 60  # 20 % of 300 rows
+
+    def test_another_number_of_features_is_one_error_line(self, run_cli, moons_ckpt, tmp_path):
+        csv = write(tmp_path / "wide.csv", "a,b,c,label\n1,2,3,0\n4,5,6,1\n")
+        result = run_cli("eval", moons_ckpt, "--data", csv)
+        assert result.exit_code == 2
+        assert result.stderr == f"Error: {moons_ckpt}: the network takes 2 features, but {csv} has 3\n"
+
+    def test_a_path_is_taken_as_it_is_not_as_yaml(self, run_cli, moons_ckpt, tmp_path):
+        csv = write(tmp_path / "moons #1: copy.csv", "x1,x2,label\n0.0,1.0,0\n1.0,-0.5,1\n")
+        result = run_cli("eval", moons_ckpt, "--data", csv, "--json")
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["source"] == str(csv)
+
+
+class TestPredictInput:
+    def test_a_bad_first_row_is_an_error_not_a_header(self, run_cli, moons_ckpt):
+        result = run_cli("predict", moons_ckpt, input="0.5,abc\n0.1,0.2\n")
+        assert result.exit_code == 2 and result.stdout == ""
+        assert result.stderr == "Error: <stdin>: line 1, column 'x2': not a number: 'abc'\n"
+
+    def test_a_blank_row_between_rows_is_an_error_trailing_ones_are_not(self, run_cli, moons_ckpt):
+        result = run_cli("predict", moons_ckpt, input="0.5,0.1\n\n0.1,0.2\n")
+        assert result.exit_code == 2
+        assert "line 2: empty row" in result.stderr
+        result = run_cli("predict", moons_ckpt, input="0.5,0.1\n0.1,0.2\n\n\n")
+        assert result.exit_code == 0 and len(result.stdout.splitlines()) == 2
+
+    def test_named_columns_are_picked_by_the_training_feature_names(self, run_cli, moons_ckpt):
+        straight = run_cli("predict", moons_ckpt, "--proba", input="x1,x2\n0.1,0.5\n-0.8,0.9\n").stdout
+        swapped = run_cli("predict", moons_ckpt, "--proba", input="x2,label,x1\n0.5,1,0.1\n0.9,0,-0.8\n").stdout
+        assert swapped == straight and len(straight.splitlines()) == 3
+
+    def test_the_training_csv_itself_can_be_piped_in(self, run_cli, tiny_config, train_run, root):
+        # data/iris.csv's label column is its last one, 'species', not a column named 'label'.
+        iris = root / "data" / "iris.csv"
+        config = tiny_config(data={"source": str(iris)}, model={"layers": [4, 5, 3]})
+        ckpt = train_run(config) / "checkpoints" / "last.npz"
+        rows = iris.read_text(encoding="utf-8").splitlines()[:4]
+        result = run_cli("predict", ckpt, input="\n".join(rows) + "\n")
+        assert result.exit_code == 0, result.stderr
+        assert len(result.stdout.splitlines()) == 3
+        assert set(result.stdout.split()) <= {"setosa", "versicolor", "virginica"}
+
+
+def test_nnctl_alone_prints_the_help_and_succeeds(run_cli):
+    result = run_cli()
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Usage: nnctl") and "train" in result.stdout and result.stderr == ""
