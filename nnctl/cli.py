@@ -17,7 +17,7 @@ from .errors import NnctlError
 from .explain_cmd import explain
 from .options import json_option, set_option
 from .plot import plot_command
-from .sweep import sweep
+from .sweep_cmd import sweep
 
 INTERRUPTED = 130
 NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click ≥ 8.2; older clicks exit 0 themselves

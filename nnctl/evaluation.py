@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 
 from . import checkpoint, config as config_mod, data as data_mod
 from .errors import DataError

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .gradcheck import resolution_floor
+
 SUMMARY_LIMIT = 36
 FD_TOL = 1e-7   # the same threshold as `nnctl gradcheck`'s default
-# J is known to about 1e-16·max(1, |J|) (float64, with margin ×100); a centred difference divides that by eps.
-# Entries whose absolute difference stays below this were as exact as a finite difference can tell.
-J_ROUNDING = 1e-14
 
 # g'(z) as the derivation would write it, per activation: text, and LaTeX in the symbols (a, z).
 G_PRIME_TEXT = {
@@ -60,7 +59,9 @@ def fd_verdict(ex):
     rel, ab = max(ex.fd_error.values()), max(ex.fd_abs_error.values())
     if rel < FD_TOL:
         return f"below {FD_TOL:g}"
-    resolvable = J_ROUNDING * max(1.0, abs(ex.loss["J"])) / ex.eps
+    # Entries whose absolute difference stays below this were as exact as a finite difference can tell;
+    # the same bound as `nnctl gradcheck` uses.
+    resolvable = resolution_floor(ex.loss["J"], ex.eps, FD_TOL) * FD_TOL
     if ab < resolvable:
         return (f"above {FD_TOL:g} only relative to tiny entries: every absolute difference is below {resolvable:.0e}, "
                 "the rounding of a centred difference at this eps")

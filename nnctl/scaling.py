@@ -8,8 +8,6 @@ temporaries and training does not import scikit-learn; the robust scaler uses sc
 """
 import numpy as np
 
-SCALERS = ("standard", "minmax", "robust", "none")
-
 
 def fit(name, X_train):
     """Fit scaler ``name`` on ``X_train`` ``(m, n0)``; return ``{"center": (n0,), "scale": (n0,)}``."""

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import math
 
-KINDS = ("constant", "invscaling", "step", "plateau")
-
-
 class Schedule:
     def __init__(self, train_config, optimizer):
         t = train_config

@@ -16,12 +16,10 @@ import re
 import time
 from pathlib import Path
 
-import click
 import yaml
 
 from . import config as config_mod
 from .errors import ConfigError, NnctlError, RunDirError, TrainingDiverged
-from .options import json_option, set_option
 
 FIGURES = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 STATUSES = ("ok", "diverged", "error")
@@ -200,39 +198,3 @@ def _fmt(value, column):
     if column == "seconds":
         return f"{value:.2f}"
     return _cell(value)
-
-
-# --set and --json are spelled as in cli.py, whose helpers this module cannot import: cli.py imports it.
-@click.command()
-@click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--grid", "grids", multiple=True, required=True, metavar="KEY=V1,V2,…",
-              help="One config key and its values (a YAML flow list, e.g. --grid model.layers=[2,3,2],[2,8,2]); "
-                   "repeatable: the sweep runs every combination.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Sweep directory: one run directory per combination plus results.csv "
-                   "(default: the config's output.dir + '-sweep').")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Runs trained at once, each in its own worker process.")
-@click.option("--force", is_flag=True, help="Replace a sweep directory that already holds a sweep.")
-@set_option
-@json_option
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-def sweep(config_path, grids, overrides, out, jobs, force, quiet, as_json):
-    """Train every combination of the --grid values of CONFIG and tabulate the results.
-
-    Writes OUT/<run>/ (normal run directories) and OUT/results.csv, and prints the same table.
-    A run that diverges or fails is recorded with its status and message and the sweep goes on:
-    the exit code is 0 whenever the sweep itself ran, whatever the runs' statuses, and 2 for bad input.
-    """
-    def progress(row, done, total):
-        if not quiet:
-            click.echo(f"nnctl sweep: [{done}/{total}] {row['run']}: {row['status']}", err=True)
-
-    out_dir, keys, rows = run(config_path, grids, overrides, out, jobs, force, progress)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-    else:
-        click.echo(format_table(keys, rows))
-    if not quiet:
-        counts = ", ".join(f"{sum(r['status'] == s for r in rows)} {s}" for s in STATUSES)
-        click.echo(f"nnctl sweep: {len(rows)} runs ({counts}); table in {out_dir / 'results.csv'}", err=True)
