@@ -9,6 +9,8 @@ Hidden layers apply ``g``; the output layer is linear and scored by a row-wise s
 Two paths compute the same gradients: ``loss_and_grads`` (fresh arrays, with the loss) and
 ``minibatch_grads`` (the training loop's: buffers kept per batch size, everything in place, no loss).
 bench/bench.py times the second; tests/test_perf.py checks both against a plain reference.
+For plain SGD, ``minibatch_grads(…, sgd_alpha=α)`` also takes the step of the large weight matrices
+itself, inside backprop (one BLAS call each), and returns only the gradients still to be applied.
 """
 from __future__ import annotations
 
@@ -141,11 +143,15 @@ class MLP:
         J = self._backprop(buf, want_loss=True)
         return J, buf.grads
 
-    def minibatch_grads(self, X, y, idx):
+    def minibatch_grads(self, X, y, idx, sgd_alpha=None):
         """Gradients on the minibatch ``X[idx], y[idx]``, computed in buffers kept between calls.
 
         The training loop's fast path: no loss, no allocation. The returned arrays are overwritten by
         the next call, so copy them to keep them.
+
+        With ``sgd_alpha`` (plain SGD's α), every weight matrix large enough for a BLAS ``gemm`` is
+        stepped in place, ``W ← W − α ∇W``, during backprop, and its gradient is left out of the returned
+        dict (it is never formed): the caller steps only the parameters returned.
         """
         m = len(idx)
         buf = self._buffers.get(m)
@@ -156,11 +162,21 @@ class MLP:
             y.take(idx, out=buf.y)
         else:
             buf.y[:] = y[idx]
+        if sgd_alpha is not None and buf.gemm and self._fusable(buf):
+            self._backprop(buf, sgd_alpha=sgd_alpha)
+            return buf.unfused_grads
         self._backprop(buf)
         return buf.grads
 
-    def _backprop(self, buf, want_loss=False):
-        """Forward and backward pass over the batch in ``buf.A[0]``, ``buf.y``; gradients land in ``buf.grads``."""
+    def _fusable(self, buf):
+        # BLAS writes into W only through W.T as a writeable Fortran array of its own dtype (else it would
+        # step a copy); anything else (never the case for params this package makes or loads) goes unfused.
+        Ws = [self.params[buf.keys[l][0]] for l in buf.gemm]
+        return all(W.flags.c_contiguous and W.flags.writeable and W.dtype == self.dtype for W in Ws)
+
+    def _backprop(self, buf, want_loss=False, sgd_alpha=None):
+        """Forward and backward pass over the batch in ``buf.A[0]``, ``buf.y``; gradients land in ``buf.grads``,
+        except that with ``sgd_alpha`` the layers in ``buf.gemm`` get their SGD step instead of a gradient."""
         P, A, m, keys = self.params, buf.A, buf.m, buf.keys
         L = len(keys) - 1
         for l in range(1, L + 1):
@@ -190,26 +206,34 @@ class MLP:
         delta, grads = S, buf.grads
         for l in range(L, 0, -1):
             W, dW = P[keys[l][0]], grads[keys[l][0]]
-            # ∇W(l) = δ(l)ᵀ·A(l-1) + λW(l)
             gemm = buf.gemm.get(l)
-            if gemm is not None:
+            fused = gemm is not None and sgd_alpha is not None
+            # ∇W(l) = δ(l)ᵀ·A(l-1) + λW(l); a fused layer forms it only inside its SGD step, below
+            if gemm is None:
+                np.dot(delta.T, A[l - 1], out=dW)
+                if self.lam:
+                    np.multiply(W, self.lam, out=buf.lam_W[l])
+                    dW += buf.lam_W[l]
+            elif not fused:
                 # Large layer: BLAS adds the product onto λW in place (beta=1), one pass over W
                 # instead of three. Fortran views of the C arrays: ∇W(l)ᵀ = A(l-1)ᵀ·δ(l).
                 if self.lam:
                     np.multiply(W, self.lam, out=dW)
                 gemm(1.0, A[l - 1].T, delta.T, beta=1.0 if self.lam else 0.0, c=dW.T, trans_b=1, overwrite_c=1)
-            else:
-                np.dot(delta.T, A[l - 1], out=dW)
-                if self.lam:
-                    np.multiply(W, self.lam, out=buf.lam_W[l])
-                    dW += buf.lam_W[l]
             np.dot(buf.ones_m, delta, out=grads[keys[l][1]])  # ∇b(l) = Σᵢ δ(l)ᵢ
+            delta_l = delta
             if l > 1:
                 # δ(l-1) = (δ(l)·W(l)) ⊙ g'(Z(l-1)), with g' written from A(l-1) = g(Z(l-1))
                 g_prime = self.g_grad(A[l - 1], out=buf.g_prime[l - 1])
                 np.dot(delta, W, out=buf.delta[l - 1])
                 delta = buf.delta[l - 1]
                 delta *= g_prime
+            if fused:
+                # SGD step W ← W − α(δᵀA + λW) = (1 − αλ)W − α·δ(l)ᵀA(l-1), one BLAS call in place on W
+                # (its Fortran view), after δ(l-1) has used the old W: no ∇W array, no λW pass, no
+                # optimizer passes over W.
+                gemm(-sgd_alpha, A[l - 1].T, delta_l.T, beta=1.0 - sgd_alpha * self.lam, c=W.T,
+                     trans_b=1, overwrite_c=1)
         return J
 
     def predict_proba(self, X):
@@ -248,6 +272,8 @@ class _Buffers:
         for l in range(1, L + 1):
             self.grads[f"W{l}"] = np.empty((layers[l], layers[l - 1]), dtype)
             self.grads[f"b{l}"] = np.empty(layers[l], dtype)
+        # what a fused SGD minibatch returns: everything but the weights that BLAS has already stepped
+        self.unfused_grads = {k: g for k, g in self.grads.items() if not (k[0] == "W" and int(k[1:]) in self.gemm)}
         self.S_flat = self.A[L].reshape(-1)
         self.S_cols = (self.A[L][:, 0], self.A[L][:, 1 % K])
         self.row = np.empty(m, dtype)

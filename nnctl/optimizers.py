@@ -2,6 +2,8 @@
 its state as plain arrays so that a checkpoint can hold it and a resume continues bit for bit.
 
 ``alpha`` is an attribute, not a constant: a schedule (``schedules.py``) may change it between epochs.
+``fused`` says the rule is plain SGD, which the network may apply itself inside backprop
+(``MLP.minibatch_grads(…, sgd_alpha=alpha)``) to the weight matrices it multiplies with BLAS.
 Momentum and Adam follow scikit-learn's ``SGDOptimizer``/``AdamOptimizer`` (and Kingma & Ba, 2015) term
 for term, so that their results can be compared with ``MLPClassifier``. L-BFGS is full batch: instead of
 ``step`` it has ``run_epoch(net, X, y)``, one call of ``scipy.optimize.minimize(method="L-BFGS-B")``.
@@ -29,6 +31,7 @@ class SGD:
 
     name = "sgd"
     full_batch = False
+    fused = True  # no state: W ← W − α∇W can be done by the network in one BLAS call
 
     def __init__(self, alpha):
         self.alpha = alpha
@@ -53,6 +56,7 @@ class Momentum:
 
     name = "momentum"
     full_batch = False
+    fused = False
 
     def __init__(self, alpha, momentum=0.9, nesterov=False):
         self.alpha, self.momentum, self.nesterov = alpha, momentum, nesterov
@@ -90,6 +94,7 @@ class Adam:
 
     name = "adam"
     full_batch = False
+    fused = False
 
     def __init__(self, alpha, beta1=0.9, beta2=0.999, epsilon=1e-8):
         self.alpha, self.beta1, self.beta2, self.epsilon = alpha, beta1, beta2, epsilon
@@ -140,6 +145,7 @@ class LBFGS:
 
     name = "lbfgs"
     full_batch = True
+    fused = False
 
     def __init__(self, iters=10, alpha=None):
         self.iters, self.alpha = iters, alpha

@@ -53,8 +53,18 @@ def train_steps(net, optimizer, X, y, order, batch_size):
     """
     grads = {}
     step, minibatch_grads = optimizer.step, net.minibatch_grads
-    for s in range(0, len(order), batch_size):
-        grads = minibatch_grads(X, y, order[s:s + batch_size])
+    last = (len(order) - 1) // batch_size * batch_size  # start of the last minibatch
+    if optimizer.fused:
+        # Plain SGD: the network steps its large weight matrices itself and returns the rest to step.
+        # The last minibatch goes the unfused way, so the gradients returned (and recorded) are whole.
+        alpha = optimizer.alpha
+        for s in range(0, last, batch_size):
+            step(net.params, minibatch_grads(X, y, order[s:s + batch_size], sgd_alpha=alpha))
+    else:
+        for s in range(0, last, batch_size):
+            step(net.params, minibatch_grads(X, y, order[s:s + batch_size]))
+    if len(order):
+        grads = minibatch_grads(X, y, order[last:last + batch_size])
         step(net.params, grads)
     return grads
 

@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
-from nnctl import config as config_mod, data as data_mod, scaling, splitting, trainer as trainer_mod
+from nnctl import config as config_mod, data as data_mod, optimizers, scaling, splitting, trainer as trainer_mod
 from nnctl.mlp import MLP
 
 
@@ -63,6 +63,44 @@ def test_minibatch_buffers_follow_new_params_and_batch_sizes():
     idx = np.arange(8)
     np.testing.assert_allclose(net.minibatch_grads(X, y.astype(np.int32), idx)["W2"],
                                net.loss_and_grads(X[idx], y[idx])[1]["W2"], atol=1e-15)
+
+
+
+# [3, 70, 80, 4]: only W2 (5600 weights) has a gemm; [100, 64, 10]: W1 does, the output layer not.
+@pytest.mark.parametrize("layers", [[3, 70, 80, 4], [100, 64, 10]])
+@pytest.mark.parametrize("lam", [0.0, 0.01])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fused_sgd_step_equals_the_unfused_step(layers, lam, dtype):
+    rng = np.random.default_rng(11)
+    X, y = rng.normal(size=(60, layers[0])).astype(dtype), rng.integers(0, layers[-1], size=60)
+    fused, plain = MLP(layers, "sigmoid", lam, seed=2, dtype=dtype), MLP(layers, "sigmoid", lam, seed=2, dtype=dtype)
+    sgd = optimizers.SGD(0.3)
+    for idx in (rng.permutation(60)[:16], rng.permutation(60)[:16], np.arange(16)):
+        rest = fused.minibatch_grads(X, y, idx, sgd_alpha=sgd.alpha)
+        assert [k for k in plain.params if k not in rest] == [f"W{l}" for l in range(1, len(layers))
+                                                             if layers[l] * layers[l - 1] >= 4096]
+        sgd.step(fused.params, rest)
+        sgd.step(plain.params, plain.minibatch_grads(X, y, idx))
+        for k, W in plain.params.items():
+            assert fused.params[k].dtype == np.dtype(dtype)
+            rtol = 1e-12 if dtype == "float64" else 1e-5
+            np.testing.assert_allclose(fused.params[k], W, rtol=rtol, atol=rtol * float(np.abs(W).max()), err_msg=k)
+
+
+def test_fused_epoch_equals_unfused_and_returns_the_whole_last_gradient():
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(300, 100)), rng.integers(0, 10, size=300)
+    nets = [MLP([100, 64, 10], "tanh", 1e-3, seed=0) for _ in range(2)]
+    opts = [optimizers.SGD(0.1), optimizers.SGD(0.1)]
+    opts[1].fused = False
+    for _ in range(3):
+        order = rng.permutation(300)
+        grads = [dict(trainer_mod.train_steps(net, opt, X, y, order, 32)) for net, opt in zip(nets, opts)]
+        assert list(grads[0]) == list(nets[0].params)  # the recorded grad_norm_W* see every gradient
+        for k in nets[1].params:
+            np.testing.assert_allclose(grads[0][k], grads[1][k], rtol=1e-11, atol=1e-15, err_msg=k)
+            np.testing.assert_allclose(nets[0].params[k], nets[1].params[k], rtol=1e-12, atol=1e-14, err_msg=k)
+    assert not optimizers.Momentum(0.1).fused and not optimizers.Adam(0.1).fused
 
 
 def test_sigmoid_is_stable_and_equals_the_textbook_form():
