@@ -4,8 +4,8 @@ It works in ``Pipeline``, ``cross_val_score`` and ``GridSearchCV``. The paramete
 names and meanings (``alpha`` is the learning rate α, ``lam`` the L2 strength λ, not divided by m — where
 scikit-learn's ``MLPClassifier`` calls its L2 strength ``alpha`` and divides it by the batch size).
 Every parameter is validated by the same ``config.SCHEMA`` as a YAML config. One epoch is one call of the
-trainer's ``train_steps`` (or L-BFGS's ``run_epoch``), so a fit is the same computation as ``nnctl train``
-on the same arrays. The estimator does not scale its input: put a ``StandardScaler`` in front of it.
+trainer's ``run_epoch`` (the same function ``nnctl train`` runs), so a fit is the same computation as
+``nnctl train`` on the same arrays. The estimator does not scale its input: put a ``StandardScaler`` in front of it.
 
 Shapes: ``X`` is ``(m, n0)``; ``y`` is ``(m,)`` of any labels; ``predict_proba`` returns ``(m, K)``
 columns in the order of ``classes_``.
@@ -22,7 +22,7 @@ from . import config as config_mod, optimizers, schedules, seeding
 from .errors import ConfigError
 from .mlp import MLP
 from .stopping import EarlyStopping
-from .trainer import evaluate, train_steps
+from .trainer import run_epoch
 
 _TRAIN = config_mod.DEFAULTS["train"]
 _MODEL = config_mod.DEFAULTS["model"]
@@ -178,25 +178,16 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
 
     def _epoch(self, X, y, X_val=None, y_val=None):
         """One epoch of the trainer's rule on ``X, y`` (class indices); returns the metrics record."""
-        net, optimizer = self.net_, self._optimizer
-        train = self.config_["train"]
-        n = len(y)
-        order = self._shuffle_rng.permutation(n) if train["shuffle"] else np.arange(n)
-        with np.errstate(all="ignore"):  # overflow is caught below
-            if optimizer.full_batch:
-                optimizer.run_epoch(net, X, y)
-            else:
-                train_steps(net, optimizer, X, y, order, train["batch_size"])
-            train_loss, train_acc = evaluate(net, X, y)
-            val_loss, val_acc = evaluate(net, X_val, y_val) if X_val is not None else (None, None)
-        if not (np.isfinite(train_loss) and all(np.isfinite(p).all() for p in net.params.values())):
-            raise ValueError(f"{type(self).__name__}: training diverged at epoch {self.n_iter_ + 1}: the loss or "
-                             f"the weights became non-finite; scale the inputs (StandardScaler) or lower alpha "
-                             f"(now {optimizer.alpha})")
+        val = (X_val, y_val) if X_val is not None else None
+        record, _, non_finite = run_epoch(self.net_, self._optimizer, self._shuffle_rng, self.config_["train"],
+                                          (X, y), val)
+        if non_finite:
+            raise ValueError(f"{type(self).__name__}: training diverged at epoch {self.n_iter_ + 1}: "
+                             f"{', '.join(non_finite)} became non-finite; scale the inputs (StandardScaler) "
+                             f"or lower alpha (now {self._optimizer.alpha})")
         self.n_iter_ += 1
-        record = {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc}
-        self.loss_curve_.append(train_loss)
-        self._schedule.epoch_end(self.n_iter_, n, record)
+        self.loss_curve_.append(record["train_loss"])
+        self._schedule.epoch_end(self.n_iter_, len(y), record)
         return record
 
     @available_if(_not_lbfgs)

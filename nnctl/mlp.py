@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 
 
 def sigmoid(Z, out=None):
@@ -129,14 +129,26 @@ class MLP:
             return 0.0
         return 0.5 * self.lam * sum(float(np.vdot(W, W)) for k, W in self.params.items() if k[0] == "W")
 
+    def _check_batch(self, X, y):
+        # The public entry points only: a label ≥ K would otherwise index into the next row's scores.
+        X, y = np.asarray(X), np.asarray(y)
+        K = self.layers[-1]
+        if X.ndim != 2 or X.shape != (len(y), self.layers[0]) or y.ndim != 1:
+            raise DataError(f"MLP: X must be (m, {self.layers[0]}) and y (m,), got X{X.shape} and y{y.shape}")
+        if y.dtype.kind not in "iu" or (len(y) and (y.min() < 0 or y.max() >= K)):
+            raise DataError(f"MLP: y must hold class indices 0..{K - 1}, got {y.dtype} values "
+                            f"{y.min() if len(y) else ''}..{y.max() if len(y) else ''}")
+        return X, y
+
     def loss(self, X, y):
         """``J = −(1/m) Σᵢ ln p(yᵢ) + (λ/2) Σₗ ‖W(l)‖²``."""
+        X, y = self._check_batch(X, y)
         logp = log_softmax(self.forward(X)[-1])
         return -float(logp[np.arange(len(y)), y].mean()) + self.penalty()
 
     def loss_and_grads(self, X, y):
         """Return ``(J, grads)``; ``grads`` is keyed like ``params`` and each array has its parameter's shape."""
-        y = np.asarray(y)
+        X, y = self._check_batch(X, y)
         buf = _Buffers(self.layers, len(y), self.dtype)
         buf.A[0][...] = X
         buf.y[...] = y

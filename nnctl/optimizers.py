@@ -14,8 +14,6 @@ import math
 
 import numpy as np
 
-NAMES = ("sgd", "momentum", "adam", "lbfgs")
-
 
 def _scratch(store, key, like):
     # Per-parameter work arrays kept between steps: the same arithmetic as ``alpha * g`` and friends,

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import checkpoint, config as config_mod, data as data_mod, optimizers, schedules, seeding
 from .errors import ConfigError, Interrupted, RunDirError, TrainingDiverged
-from .mlp import MLP
+from .mlp import MLP, log_softmax
 from .stopping import EarlyStopping
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "checkpoints")
@@ -34,8 +34,6 @@ def evaluate(net, X, y):
     """``(J, accuracy)`` on a whole split; ``(None, None)`` for an empty one."""
     if len(y) == 0:
         return None, None
-    from .mlp import log_softmax
-
     # In chunks: the activations of a whole large split would cost more memory than the data itself.
     neg_log_likelihood, correct = 0.0, 0
     for s in range(0, len(y), EVAL_CHUNK):
@@ -67,6 +65,29 @@ def train_steps(net, optimizer, X, y, order, batch_size):
         grads = minibatch_grads(X, y, order[last:last + batch_size])
         step(net.params, grads)
     return grads
+
+
+def run_epoch(net, optimizer, rng, train_config, train, val=None):
+    """One epoch of the training rule on ``train = (X, y)`` (reshuffled from ``rng`` if configured), then
+    ``(J, accuracy)`` on the train split and on ``val``.
+
+    Returns ``(record, grads, non_finite)``: the epoch's metrics, the last minibatch's gradients, and the
+    names of whatever became non-finite (parameters, or ``"loss"``), which the caller reports as divergence.
+    """
+    X, y = train
+    order = rng.permutation(len(y)) if train_config["shuffle"] else np.arange(len(y))
+    with np.errstate(all="ignore"):  # overflow is returned in non_finite and reported as divergence
+        if optimizer.full_batch:  # L-BFGS: a chunk of iterations over the whole split
+            grads = optimizer.run_epoch(net, X, y)
+        else:
+            grads = train_steps(net, optimizer, X, y, order, train_config["batch_size"])
+        train_loss, train_acc = evaluate(net, X, y)
+        val_loss, val_acc = evaluate(net, *val) if val is not None else (None, None)
+    non_finite = [k for k, p in net.params.items() if not np.isfinite(p).all()]
+    if not non_finite and not math.isfinite(train_loss):
+        non_finite = ["loss"]
+    record = {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc}
+    return record, grads, non_finite
 
 
 def _flat_differences(a, b, prefix=""):
@@ -132,6 +153,7 @@ class Trainer:
         self.stopper = EarlyStopping.from_config(config["train"])  # None unless train.early_stopping
         self.shuffle_rng = seeding.rng(config["seed"], "shuffle")
         self.epoch = 0
+        self.saved_epoch = 0  # the epoch checkpoints/last.npz holds
         self.best_val_loss = math.inf
         self.best_epoch = 0
         self.metrics = []
@@ -152,7 +174,8 @@ class Trainer:
         changed = [k for k in _flat_differences(self.config, stored) if k not in RESUMABLE_KEYS]
         if changed:
             raise ConfigError(f"{self.where}: {changed[0]}: differs from the run being resumed "
-                              f"({config_mod.get(stored, changed[0])!r} there); only train.epochs may change")
+                              f"({config_mod.get(stored, changed[0])!r} there); only "
+                              f"{', '.join(RESUMABLE_KEYS)} may change")
         # Refused rather than ignored: config.yaml would otherwise claim fewer epochs than the weights have had.
         if self.config["train"]["epochs"] < ckpt.meta["epoch"]:
             raise ConfigError(f"{self.where}: train.epochs: {self.config['train']['epochs']} is below epoch "
@@ -164,8 +187,9 @@ class Trainer:
         if self.stopper is not None:
             self.stopper.load_state(ckpt.meta.get("early_stopping"))
         self.shuffle_rng.bit_generator.state = ckpt.meta["rng_state"]
-        self.epoch = ckpt.meta["epoch"]
-        self.best_val_loss = ckpt.meta["best_val_loss"]
+        self.epoch = self.saved_epoch = ckpt.meta["epoch"]
+        best = ckpt.meta["best_val_loss"]  # None until an epoch has been validated
+        self.best_val_loss = math.inf if best is None else best
         self.best_epoch = ckpt.meta["best_epoch"]
         self.seconds = ckpt.meta["seconds"]
         self.metrics = _read_metrics(self.run_dir / "metrics.jsonl", self.epoch)
@@ -200,37 +224,29 @@ class Trainer:
             if self.epoch % every == 0 and not initial:
                 checkpoint.save(self.ckpt_dir / f"epoch-{self.epoch:04d}.npz", ckpt)
             checkpoint.save(self.ckpt_dir / "last.npz", ckpt)
+            self.saved_epoch = self.epoch
 
     def run_epoch(self):
         """One pass over the shuffled train split in minibatches; returns the epoch's metrics record."""
         start = time.perf_counter()
-        X, y = self.data.splits["train"]
         train = self.config["train"]
-        n, batch = len(y), train["batch_size"]
-        order = self.shuffle_rng.permutation(n) if train["shuffle"] else np.arange(n)
-        net = self.net
-        with np.errstate(all="ignore"):  # overflow is detected below and reported as divergence
-            if self.optimizer.full_batch:  # L-BFGS: a chunk of iterations over the whole split
-                grads = self.optimizer.run_epoch(net, X, y)
-            else:
-                grads = train_steps(net, self.optimizer, X, y, order, batch)
-            train_loss, train_acc = evaluate(net, X, y)
-            val_loss, val_acc = evaluate(net, *self.data.splits["val"])
+        record, grads, non_finite = run_epoch(self.net, self.optimizer, self.shuffle_rng, train,
+                                              self.data.splits["train"], self.data.splits["val"])
         self.epoch += 1
-        bad = [k for k, p in net.params.items() if not np.isfinite(p).all()]
-        if bad or not math.isfinite(train_loss):
-            what = f"the weights {', '.join(bad)} became non-finite" if bad else f"the loss became {train_loss}"
+        if non_finite:
+            what = ("the loss became non-finite" if non_finite == ["loss"]
+                    else f"the weights {', '.join(non_finite)} became non-finite")
+            lower = "" if self.optimizer.full_batch else " or lower train.alpha"
             message = (f"{self.where}: training diverged at epoch {self.epoch}: {what} "
                        f"(train.alpha={train['alpha']}, data.scaler={self.config['data']['scaler']}, "
                        f"data.input_scale={self.config['data']['input_scale']}); scale the inputs "
-                       f"(data.scaler=standard) or lower train.alpha. "
-                       f"{self.ckpt_dir / 'last.npz'} still holds epoch {self._last_saved_epoch()}")
+                       f"(data.scaler=standard){lower}. "
+                       f"{self.ckpt_dir / 'last.npz'} still holds epoch {self.saved_epoch}")
             self._record_divergence(message)
             raise TrainingDiverged(message)
         seconds = time.perf_counter() - start
         self.seconds += seconds
-        record = {"epoch": self.epoch, "train_loss": train_loss, "train_acc": train_acc,
-                  "val_loss": val_loss, "val_acc": val_acc}
+        record = {"epoch": self.epoch, **record}
         record.update({f"grad_norm_{k}": float(np.linalg.norm(g)) for k, g in grads.items() if k[0] == "W"})
         record["seconds"] = seconds
         return record
@@ -243,12 +259,6 @@ class Trainer:
             self._write_text("summary.json", json.dumps(summary, indent=2) + "\n")
         except (OSError, RunDirError):
             pass  # the divergence, not the failed note about it, is what the user must hear
-
-    def _last_saved_epoch(self):
-        try:
-            return checkpoint.load(self.ckpt_dir / "last.npz").meta["epoch"]
-        except Exception:
-            return "?"
 
     def fit(self, on_epoch=None, stop=None):
         """Train up to ``train.epochs``; return the summary (also written to ``summary.json``).
@@ -277,6 +287,7 @@ class Trainer:
                     on_epoch(record)
                 if stop is not None and self.epoch < epochs and stop():
                     checkpoint.save(self.ckpt_dir / "last.npz", self._checkpoint())
+                    self.saved_epoch = self.epoch
                     raise Interrupted(f"{self.where}: interrupted after epoch {self.epoch} of {epochs}; "
                                       f"{self.ckpt_dir / 'last.npz'} holds it")
         if self.stopper is not None:
