@@ -208,7 +208,7 @@ def matmul_roofline(net, n_train, n_eval, batch, repeats):
 
     grads = {k: np.empty_like(v) for k, v in P.items()}
 
-    def epoch():
+    def train_only():  # every minibatch's forward and backward products
         for m in sizes:
             A, D = buffers(m)
             for l in range(1, L + 1):
@@ -217,20 +217,13 @@ def matmul_roofline(net, n_train, n_eval, batch, repeats):
                 np.matmul(D[l].T, A[l - 1], out=grads[f"W{l}"])
                 if l > 1:
                     np.matmul(D[l], P[f"W{l}"], out=D[l - 1])
+
+    def epoch():  # and the evaluation's forward products over train and val, in its chunks
+        train_only()
         for m in ([4096] * (n_eval // 4096) + ([n_eval % 4096] if n_eval % 4096 else [])):
             A, _ = buffers(m)
             for l in range(1, L + 1):
                 np.matmul(A[l - 1], P[f"W{l}"].T, out=A[l])
-
-    def train_only():
-        for m in sizes:
-            A, D = buffers(m)
-            for l in range(1, L + 1):
-                np.matmul(A[l - 1], P[f"W{l}"].T, out=A[l])
-            for l in range(L, 0, -1):
-                np.matmul(D[l].T, A[l - 1], out=grads[f"W{l}"])
-                if l > 1:
-                    np.matmul(D[l], P[f"W{l}"], out=D[l - 1])
 
     epoch()
     return median_time(epoch, repeats)[0], median_time(train_only, repeats)[0]
