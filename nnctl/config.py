@@ -274,6 +274,12 @@ def resolve(mapping=None, overrides=(), where="config"):
     return validate(config, where)
 
 
+def of_checkpoint(stored, path):
+    """A checkpoint's stored config, resolved like a file: keys added to ``DEFAULTS`` since the run was
+    written get their defaults, so older runs keep resuming and evaluating."""
+    return resolve(stored, where=str(path))
+
+
 def load(path, overrides=()):
     """Read a YAML config file (``yaml.safe_load``) and resolve it."""
     path = Path(path)

@@ -1,9 +1,6 @@
 """``nnctl eval``: a checkpoint's loss, accuracy, confusion matrix and per-class scores on a split."""
 from __future__ import annotations
 
-import copy
-
-
 from . import checkpoint, config as config_mod, data as data_mod
 from .errors import DataError
 from .trainer import build_network, evaluate
@@ -19,7 +16,7 @@ def evaluate_checkpoint(path, source=None, split=None):
 
     ckpt = checkpoint.load(path)
     where = str(path)
-    config = config_mod.resolve(copy.deepcopy(ckpt.config), where=where)  # defaults for keys added since
+    config = config_mod.of_checkpoint(ckpt.config, where)
     if source is not None:
         config["data"]["source"] = source
         config = config_mod.validate(config, "--data")

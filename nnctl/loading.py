@@ -12,7 +12,7 @@ def network_and_data(target, overrides=()):
         if overrides:
             raise ConfigError(f"{target}: --set applies to a CONFIG, not to a checkpoint")
         ckpt = checkpoint.load(target)
-        config = ckpt.config
+        config = config_mod.of_checkpoint(ckpt.config, target)
         data = data_mod.prepare(config, str(target), scaler=ckpt.scaler, class_names=ckpt.meta["class_names"])
         return build_network(config, params=ckpt.params), data, config
     config = config_mod.load(target, overrides)

@@ -101,11 +101,12 @@ def decision_boundary(ax, run_dir, resolution=200):
     """
     import numpy as np
 
-    from . import checkpoint, data as data_mod, scaling
+    from . import checkpoint, config as config_mod, data as data_mod, scaling
     from .trainer import build_network
 
-    ckpt = checkpoint.load(Path(run_dir) / "checkpoints" / "last.npz")
-    config = ckpt.config
+    path = Path(run_dir) / "checkpoints" / "last.npz"
+    ckpt = checkpoint.load(path)
+    config = config_mod.of_checkpoint(ckpt.config, path)
     if config["model"]["layers"][0] != 2:
         return False
     data = data_mod.prepare(config, str(run_dir), scaler=ckpt.scaler, class_names=ckpt.meta["class_names"])

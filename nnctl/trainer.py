@@ -170,7 +170,7 @@ class Trainer:
 
     def _restore(self):
         ckpt = checkpoint.load(self.ckpt_dir / "last.npz")
-        stored = ckpt.config
+        stored = config_mod.of_checkpoint(ckpt.config, self.ckpt_dir / "last.npz")
         changed = [k for k in _flat_differences(self.config, stored) if k not in RESUMABLE_KEYS]
         if changed:
             raise ConfigError(f"{self.where}: {changed[0]}: differs from the run being resumed "

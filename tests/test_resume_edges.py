@@ -54,3 +54,22 @@ def test_x_of_the_wrong_shape_is_refused():
     net = MLP([2, 3, 2], seed=0)
     with pytest.raises(DataError, match=r"X must be \(m, 2\)"):
         net.loss_and_grads(np.zeros((3, 2)), np.array([0, 1]))
+
+
+def test_a_run_written_before_a_config_key_existed_still_resumes_and_evaluates(run_cli, tiny_config, tmp_path):
+    """Keys added to DEFAULTS later get their defaults when an older checkpoint's config is read."""
+    import json
+
+    config = tiny_config()
+    run = tmp_path / "run"
+    assert run_cli("train", config, "--out", run, "-q", "--set", "train.epochs=2").exit_code == 0
+    last = run / "checkpoints" / "last.npz"
+    old = checkpoint.load(last)
+    del old.meta["config"]["train"]["schedule"], old.meta["config"]["model"]["dtype"]  # as if they were new
+    checkpoint.save(last, old)
+    result = run_cli("eval", last, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["samples"] > 0
+    result = run_cli("train", config, "--out", run, "-q", "--resume", "--set", "train.epochs=3")
+    assert result.exit_code == 0, result.stderr
+    assert checkpoint.load(last).meta["epoch"] == 3
