@@ -15,7 +15,7 @@ import click
 from . import __version__
 from .errors import NnctlError
 from .explain_cmd import explain
-from .options import json_option, set_option
+from .options import OutDir, json_option, set_option
 from .plot import plot_command
 from .sweep_cmd import sweep
 
@@ -43,6 +43,10 @@ class NnctlGroup(click.Group):
         except (click.Abort, KeyboardInterrupt):
             click.echo("Error: interrupted", err=True)
             code = INTERRUPTED
+        except MemoryError as exc:  # e.g. n_samples or layer sizes far beyond this machine
+            click.echo(f"Error: not enough memory: {exc or 'allocation failed'}; use smaller data or layers",
+                       err=True)
+            code = 2
         except BrokenPipeError:
             sys.stderr.close()  # the reader of stdout went away (e.g. `| head`): not an error
             code = 0
@@ -65,8 +69,7 @@ def cli():
 @cli.command()
 @click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @set_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Run directory to write (default: the config's output.dir).")
+@click.option("--out", type=OutDir(), help="Run directory to write (default: the config's output.dir).")
 @click.option("--resume", is_flag=True, help="Continue the run in the run directory from checkpoints/last.npz.")
 @click.option("--force", is_flag=True, help="Replace a run directory that already holds a run.")
 @json_option
@@ -78,6 +81,8 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
     from .interrupts import StopRequest
     from .trainer import Trainer
 
+    if resume and force:
+        raise click.UsageError("--resume and --force contradict each other: continue the run, or replace it")
     config = config_mod.load(config_path, overrides)
     if out is not None:
         config["output"]["dir"] = str(out)

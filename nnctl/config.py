@@ -280,15 +280,29 @@ def of_checkpoint(stored, path):
     return resolve(stored, where=str(path))
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (plain data only) that refuses a key given twice in one mapping: YAML would
+    silently keep the last, so a duplicated ``model:`` section would undo the first without a word."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: key {key!r} given twice")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load(path, overrides=()):
-    """Read a YAML config file (``yaml.safe_load``) and resolve it."""
+    """Read a YAML config file (plain data only, duplicate keys refused) and resolve it."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        mapping = yaml.safe_load(text)
+        mapping = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 — a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -1,5 +1,19 @@
 """Options shared by several commands, declared once (imports only click, so commands load fast)."""
+from pathlib import Path
+
 import click
+
+
+class OutDir(click.Path):
+    """A directory to write; an empty string is refused (it would mean the current directory)."""
+
+    def __init__(self):
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("must not be empty", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def set_option(f):

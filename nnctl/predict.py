@@ -1,6 +1,7 @@
 """``nnctl predict``: NumPy only (no scikit-learn, no YAML) so that it starts fast in pipelines."""
 from __future__ import annotations
 
+import csv
 import io
 
 import numpy as np
@@ -26,7 +27,7 @@ def predict_text(checkpoint_path, text, where, proba=False):
     out = io.StringIO()
     if proba:
         P = net.predict_proba(X)
-        out.write(",".join(classes) + "\n")
+        csv.writer(out, lineterminator="\n").writerow(classes)  # quoted where a name holds , or "
         np.savetxt(out, P, fmt="%.6g", delimiter=",")
     else:
         out.writelines(classes[k] + "\n" for k in net.predict(X))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .options import json_option, set_option
+from .options import OutDir, json_option, set_option
 
 
 @click.command()
@@ -15,7 +15,7 @@ from .options import json_option, set_option
 @click.option("--grid", "grids", multiple=True, required=True, metavar="KEY=V1,V2,…",
               help="One config key and its values (a YAML flow list, e.g. --grid model.layers=[2,3,2],[2,8,2]); "
                    "repeatable: the sweep runs every combination.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", type=OutDir(),
               help="Sweep directory: one run directory per combination plus results.csv "
                    "(default: the config's output.dir + '-sweep').")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,

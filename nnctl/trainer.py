@@ -143,9 +143,9 @@ class Trainer:
         self.where = where
         self.data = data_mod.prepare(config, where, keep_raw=False)
         data_mod.check_fits(config["model"]["layers"], self.data.n_features, len(self.data.class_names), where)
+        self.net = build_network(config)  # before the run directory: a network too big for memory writes nothing
         self.run_dir = _prepare_dir(run_dir, resume, force)
         self.ckpt_dir = self.run_dir / "checkpoints"
-        self.net = build_network(config)
         if self.net.dtype != np.float64:  # cast the data once, not every minibatch
             self.data.splits = {k: (X.astype(self.net.dtype), y) for k, (X, y) in self.data.splits.items()}
         self.optimizer = optimizers.make(config["train"])

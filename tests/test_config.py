@@ -270,3 +270,12 @@ class TestSet:
         result = run_cli("gradcheck", tiny_config(), "--set", "model.layers=[2,5,2]", "--json")
         assert result.exit_code == 0, result.stderr
         assert '"layers": [\n    2,\n    5,\n    2\n  ]' in result.stdout
+
+
+def test_a_key_given_twice_is_an_error_not_a_silent_override(run_cli, tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("model:\n  layers: [2, 3, 2]\nmodel:\n  layers: [2, 4, 2]\n", encoding="utf-8")
+    result = run_cli("train", path, "--out", tmp_path / "run")
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {path}: invalid YAML: line 3: key 'model' given twice\n"
+    assert not (tmp_path / "run").exists()

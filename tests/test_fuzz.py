@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import HealthCheck, event, example, given, settings, strategies as st
 
 from nnctl import checkpoint, config as config_mod, csvdata, data as data_mod
@@ -320,5 +321,11 @@ def test_no_pickle_and_yaml_only_through_safe_load():
         for call in re.findall(r"np\.load\([^)]*\)", text):
             assert "allow_pickle=False" in call, (where, call)
         for call in re.findall(r"yaml\.\w+", text):
-            assert call in ("yaml.safe_load", "yaml.safe_dump", "yaml.YAMLError"), (where, call)
+            assert call in ("yaml.safe_load", "yaml.safe_dump", "yaml.YAMLError", "yaml.SafeLoader", "yaml.load"), \
+                (where, call)
+        for call in re.findall(r"yaml\.load\([^)]*\)", text):
+            assert "Loader=UniqueKeyLoader" in call, (where, call)
         assert not re.search(r"\b(eval|exec)\(", text), where
+    from nnctl.config import UniqueKeyLoader
+
+    assert issubclass(UniqueKeyLoader, yaml.SafeLoader)

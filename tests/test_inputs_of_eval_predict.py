@@ -80,3 +80,24 @@ def test_nnctl_alone_prints_the_help_and_succeeds(run_cli):
     result = run_cli()
     assert result.exit_code == 0
     assert result.stdout.startswith("Usage: nnctl") and "train" in result.stdout and result.stderr == ""
+
+
+def test_proba_header_is_valid_csv_for_any_class_names(run_cli, tiny_config, train_run, tmp_path):
+    import csv
+    import io
+
+    names = ['"yes, sir"', '"no ""way"""']  # as CSV cells
+    rows = "".join(f"{i % 7 / 7},{i % 5 / 5},{names[i % 2]}\n" for i in range(60))
+    data = write(tmp_path / "odd.csv", "x1,x2,label\n" + rows)
+    ckpt = train_run(tiny_config(data={"source": str(data)})) / "checkpoints" / "last.npz"
+    result = run_cli("predict", ckpt, "--proba", input="0.1,0.2\n")
+    assert result.exit_code == 0, result.stderr
+    parsed = list(csv.reader(io.StringIO(result.stdout)))
+    assert parsed[0] == ['no "way"', "yes, sir"] and len(parsed[1]) == 2
+
+
+def test_empty_out_and_resume_with_force_are_usage_errors(run_cli, tiny_config):
+    result = run_cli("train", tiny_config(), "--out", "")
+    assert result.exit_code == 2 and "'--out': must not be empty" in result.stderr
+    result = run_cli("train", tiny_config(), "--resume", "--force")
+    assert result.exit_code == 2 and "contradict" in result.stderr
