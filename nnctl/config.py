@@ -246,7 +246,7 @@ def parse_override(text):
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {key}: value is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"--set {_show_key(key)}: value is not valid YAML: {str(exc).splitlines()[0]}") from None
     node = DEFAULTS
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:

@@ -5,6 +5,7 @@ Arrays: ``X`` is ``(m, n0)`` float64, ``y`` is ``(m,)`` int64 of class indices `
 from __future__ import annotations
 
 import math
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,8 @@ def _bundled(name):
 
 
 def _read_npz(path):
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not an .npz archive (empty, truncated or another kind of file)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in ("X", "y") if k not in npz.files]
@@ -82,8 +85,8 @@ def _read_npz(path):
         raise DataError(f"{path}: not a readable .npz file without pickled objects ({exc})") from None
     if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
         raise DataError(f"{path}: X must be (m, n) and y (m,), got X{X.shape} and y{y.shape}")
-    if not np.issubdtype(X.dtype, np.number):
-        raise DataError(f"{path}: X must be numeric, got dtype {X.dtype}")
+    if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)):
+        raise DataError(f"{path}: X must hold real numbers, got dtype {X.dtype}")
     X = X.astype(np.float64, copy=False)
     bad = () if np.isfinite(X).all() else np.argwhere(~np.isfinite(X))
     if len(bad):
@@ -139,7 +142,8 @@ def load_source(config):
         return _bundled(source)
     path = Path(source)
     if not path.is_file():
-        raise DataError(f"{source}: no such data file")
+        raise DataError(f"{source}: no such data file"
+                        + ("" if path.is_absolute() else " (a relative path is read from the current directory)"))
     if source.endswith(".npz"):
         return (*_read_npz(path), None)
     try:

@@ -53,8 +53,11 @@ def select_sample(data, config, split, index, x_text, label):
     context = {"split": split, "index": index, "scaler": config["data"]["scaler"],
                "input_scale": config["data"]["input_scale"], "class_names": list(data.class_names)}
     if x_text is not None:
-        raw = np.array(parse_features(x_text, data.n_features)) * config["data"]["input_scale"]
-        x = scaling.apply(data.scaler, raw[None, :])[0]
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below, as predict does
+            raw = np.array(parse_features(x_text, data.n_features)) * config["data"]["input_scale"]
+            x = scaling.apply(data.scaler, raw[None, :])[0]
+        if not np.isfinite(x).all():
+            raise SampleError(f"--x {x_text}: overflows after the network's input scaling")
         context.update(split=None, x_raw=raw.tolist())
         return x, class_index(label, list(data.class_names)), context
     X, y = data.splits[split]

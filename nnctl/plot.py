@@ -176,6 +176,11 @@ def plot_sweep(sweep_dir, out):
 
 def _save(fig, out, plt):
     out = Path(out)
+    kinds = fig.canvas.get_supported_filetypes()
+    if out.suffix.lstrip(".").lower() not in kinds:
+        plt.close(fig)
+        raise RunDirError(f"{out}: the file name must end in an image type: .png, .pdf, .svg "
+                          f"(or {', '.join('.' + k for k in sorted(kinds) if k not in ('png', 'pdf', 'svg'))})")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=100)

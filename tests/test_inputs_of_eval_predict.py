@@ -101,3 +101,37 @@ def test_empty_out_and_resume_with_force_are_usage_errors(run_cli, tiny_config):
     assert result.exit_code == 2 and "'--out': must not be empty" in result.stderr
     result = run_cli("train", tiny_config(), "--resume", "--force")
     assert result.exit_code == 2 and "contradict" in result.stderr
+
+
+def test_plot_needs_an_image_file_name(run_cli, tiny_config, train_run, tmp_path):
+    run = train_run(tiny_config())
+    result = run_cli("plot", run, "--out", tmp_path / "curves.foo")
+    assert result.exit_code == 2 and result.stderr.startswith("Error: ") and "image type" in result.stderr
+    assert not (tmp_path / "curves.foo").exists()
+    result = run_cli("plot", run, "--out", tmp_path / "curves.svg")
+    assert result.exit_code == 0 and (tmp_path / "curves.svg").stat().st_size > 0
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"x1,x2,label\n1,2,0\n", "not an .npz archive"),
+])
+def test_an_npz_source_that_is_not_an_archive(run_cli, tiny_config, tmp_path, content, problem):
+    path = tmp_path / "fake.npz"
+    path.write_bytes(content)
+    result = run_cli("train", tiny_config(data={"source": str(path)}), "--out", tmp_path / "run")
+    assert result.exit_code == 2 and problem in result.stderr
+
+
+def test_a_complex_valued_npz_is_refused(run_cli, tiny_config, tmp_path):
+    import numpy as np
+
+    path = tmp_path / "complex.npz"
+    np.savez(path, X=np.ones((20, 2)) * (1 + 2j), y=np.arange(20) % 2)
+    result = run_cli("train", tiny_config(data={"source": str(path)}), "--out", tmp_path / "run")
+    assert result.exit_code == 2 and "X must hold real numbers, got dtype complex128" in result.stderr
+
+
+def test_explain_refuses_an_input_that_overflows_the_scaling(run_cli, moons_ckpt):
+    result = run_cli("explain", moons_ckpt, "--x", "1.79e308,1.79e308", "--y", "1")  # ÷ a scale below 1
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == "Error: --x 1.79e308,1.79e308: overflows after the network's input scaling\n"
