@@ -147,8 +147,12 @@ def plot_run(run_dir, out):
         axes[2].text(0.5, 0.5, f"no decision boundary:\n{exc}", ha="center", va="center", wrap=True, fontsize=8)
         axes[2].set_axis_off()
         drawn = True
-    if not drawn:
+    if not drawn:  # not a 2-input network: two panels, and a figure only as wide as they need
         axes[2].remove()
+        grid = fig.add_gridspec(1, 2)
+        axes[0].set_subplotspec(grid[0])
+        axes[1].set_subplotspec(grid[1])
+        fig.set_size_inches(16 * 2 / 3, 4.6)
     fig.suptitle(str(run_dir))
     fig.tight_layout()
     return _save(fig, out, plt)
