@@ -158,14 +158,18 @@ def eval_(checkpoint_path, source, split, as_json):
 def predict(checkpoint_path, input_file, proba):
     """Predict one label per feature row of INPUT (CSV, header optional; '-' or nothing reads stdin)."""
     from .errors import DataError
-    from .predict import predict_text
+    from .predict import predict_lines
 
     where = "<stdin>" if input_file.name == "<stdin>" else input_file.name
+
+    def write(text):
+        click.echo(text, nl=False)
+        sys.stdout.flush()  # answers reach the next command of the pipeline as they are made
+
     try:
-        text = input_file.read()
+        predict_lines(checkpoint_path, input_file, where, proba, write)
     except UnicodeDecodeError as exc:
         raise DataError(f"{where}: not UTF-8 text ({exc.reason})") from None
-    click.echo(predict_text(checkpoint_path, text, where, proba), nl=False)
 
 
 @cli.command()

@@ -14,9 +14,8 @@ import numpy as np
 from .errors import DataError
 
 
-def _rows(text, where, blank_lines_ok=True):
-    """``(line number, cells)`` of every non-blank row; with ``blank_lines_ok=False`` a blank row before
-    the last data row is an error (``predict`` answers one line per row, so skipping one would shift them)."""
+def _rows(text, where):
+    """``(line number, cells)`` of every non-blank row."""
     text = text.removeprefix("\ufeff")  # the byte-order mark spreadsheet programs put before the header
     # newline=None: a lone \r (old Mac files) ends a line instead of failing inside the csv module.
     reader = csv.reader(io.StringIO(text, newline=None))
@@ -27,11 +26,6 @@ def _rows(text, where, blank_lines_ok=True):
     filled = [(n, row) for n, row in rows if row and any(cell.strip() for cell in row)]
     if not filled:
         raise DataError(f"{where}: the file is empty")
-    if not blank_lines_ok:
-        last = filled[-1][0]
-        blank = next((n for n, row in rows if n < last and not (row and any(c.strip() for c in row))), None)
-        if blank is not None:
-            raise DataError(f"{where}: line {blank}: empty row; remove it (every row gets one prediction)")
     return filled
 
 
@@ -91,29 +85,64 @@ def read_labeled(text, where):
     return _features(feature_rows, names, where), labels, names
 
 
-def read_features(text, where, feature_names):
-    """Feature rows for ``predict``, in the order of the network's ``feature_names``.
+def iter_features(lines, where, feature_names, chunk=65536):
+    """Feature rows for ``predict``, as float arrays of up to ``chunk`` rows, read as they arrive.
 
-    The header is optional. With one, columns are picked by the training feature names when all are
-    present (so the training CSV itself can be piped in), else a ``label`` column is dropped and the
-    rest are taken in order. Without one, the columns are the features in order.
+    ``lines`` is any iterable of text lines (a file, stdin). The header is optional. With one, columns are
+    picked by the training ``feature_names`` when all are present (so the training CSV itself can be piped
+    in), else a ``label`` column is dropped and the rest are taken in order. Without one, the columns are
+    the features in order. A blank row before another row is an error: every row gets one answer.
     """
-    rows = _rows(text, where, blank_lines_ok=False)
-    first = [cell.strip() for cell in rows[0][1]]
+    def without_bom(lines):
+        first = True
+        for line in lines:
+            yield line.removeprefix("\ufeff") if first else line
+            first = False
+
+    reader = csv.reader(without_bom(lines))
     n_features = len(feature_names)
-    if _is_header(first):
-        body = rows[1:]
-        if set(feature_names) <= set(first) and len(set(feature_names)) == n_features:
-            cols = [first.index(name) for name in feature_names]
-        else:
-            cols = [i for i, name in enumerate(first) if name != "label"]
-        header = [first[i] for i in cols]
-        if len(header) != n_features:
-            raise DataError(f"{where}: the network takes {n_features} features per row "
-                            f"({', '.join(feature_names)}), the input has {len(header)}")
-        body = [(line, [row[i] for i in cols]) if len(row) == len(first) else (line, row) for line, row in body]
-    else:
-        header, body = [f"x{i + 1}" for i in range(len(first))], rows
-        if len(header) != n_features:
-            raise DataError(f"{where}: the network takes {n_features} features per row, the input has {len(header)}")
-    return _features(body, header, where)
+    names, cols, width, blank, batch, seen_row = None, None, None, None, [], False
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not row or not any(cell.strip() for cell in row):
+                blank = blank or line
+                continue
+            if blank is not None:
+                raise DataError(f"{where}: line {blank}: empty row; remove it (every row gets one prediction)")
+            if not seen_row:
+                seen_row = True
+                first = [cell.strip() for cell in row]
+                if _is_header(first):
+                    width = len(first)
+                    if set(feature_names) <= set(first) and len(set(feature_names)) == n_features:
+                        cols = [first.index(name) for name in feature_names]
+                    else:
+                        cols = [i for i, name in enumerate(first) if name != "label"]
+                    names = [first[i] for i in cols]
+                    if len(names) != n_features:
+                        raise DataError(f"{where}: the network takes {n_features} features per row "
+                                        f"({', '.join(feature_names)}), the input has {len(names)}")
+                    continue
+                names = [f"x{i + 1}" for i in range(len(first))]
+                if len(names) != n_features:
+                    raise DataError(f"{where}: the network takes {n_features} features per row, "
+                                    f"the input has {len(names)}")
+            if cols is not None and len(row) == width:
+                row = [row[i] for i in cols]
+            batch.append((line, row))
+            if len(batch) == chunk:
+                yield _features(batch, names, where)
+                batch = []
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise DataError(f"{where}: line {reader.line_num}: not valid CSV ({exc})") from None
+    if not seen_row:
+        raise DataError(f"{where}: the file is empty")
+    if batch or names is not None:
+        yield _features(batch, names, where)
+
+
+def read_features(text, where, feature_names):
+    """``iter_features`` over a whole text, as one array."""
+    parts = list(iter_features(io.StringIO(text, newline=None), where, feature_names))
+    return np.concatenate(parts) if parts else np.empty((0, len(feature_names)))

@@ -135,3 +135,41 @@ def test_explain_refuses_an_input_that_overflows_the_scaling(run_cli, moons_ckpt
     result = run_cli("explain", moons_ckpt, "--x", "1.79e308,1.79e308", "--y", "1")  # ÷ a scale below 1
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == "Error: --x 1.79e308,1.79e308: overflows after the network's input scaling\n"
+
+
+class TestPredictStreams:
+    def test_answers_arrive_before_the_input_ends(self, moons_ckpt):
+        from nnctl.predict import predict_lines
+
+        def endless():
+            while True:
+                yield "0.5,0.1\n"
+
+        class Enough(Exception):
+            pass
+
+        got = []
+
+        def write(text):
+            got.append(text)
+            raise Enough
+
+        with pytest.raises(Enough):
+            predict_lines(moons_ckpt, endless(), "<stdin>", False, write, chunk=100)
+        assert got[0].count("\n") == 100
+
+    def test_chunks_keep_the_header_the_line_numbers_and_the_blank_row_rule(self, moons_ckpt):
+        import io
+
+        from nnctl.errors import DataError
+        from nnctl.predict import predict_lines, predict_text
+
+        rows = [f"{i / 10},{-i / 20}" for i in range(10)]
+        whole = predict_text(moons_ckpt, "x2,x1\n" + "\n".join(rows) + "\n", "t", proba=True)
+        parts = []
+        predict_lines(moons_ckpt, io.StringIO("x2,x1\n" + "\n".join(rows) + "\n"), "t", True, parts.append, chunk=3)
+        assert "".join(parts) == whole and len(parts) == 4 and whole.count("\n") == 11
+        with pytest.raises(DataError, match=r"^t: line 5, column 'x1': not a number: 'oops'$"):
+            predict_lines(moons_ckpt, io.StringIO("1,2\n3,4\n5,6\n7,8\noops,oops\n"), "t", False, parts.append, chunk=3)
+        with pytest.raises(DataError, match=r"^t: line 4: empty row"):
+            predict_lines(moons_ckpt, io.StringIO("1,2\n3,4\n5,6\n\n7,8\n"), "t", False, parts.append, chunk=3)
