@@ -77,7 +77,7 @@ def cli():
 def train(config_path, overrides, out, resume, force, as_json, quiet):
     """Train the network CONFIG describes and write a run directory."""
     from . import config as config_mod
-    from .errors import Interrupted
+    from .errors import Interrupted, TrainingDiverged
     from .interrupts import StopRequest
     from .trainer import Trainer
 
@@ -114,6 +114,10 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
         again = ["nnctl", "train", str(config_path), *(w for o in overrides for w in ("--set", o)),
                  "--out", str(trainer.run_dir), "--resume"]
         raise Interrupted(f"{exc}; resume with: {shlex.join(again)}") from None
+    except TrainingDiverged:
+        if as_json:  # a script reading stdout gets the failed run's summary, as summary.json holds it
+            emit_json(trainer.divergence)
+        raise
     finally:
         if bar is not None:
             bar.close()

@@ -39,12 +39,12 @@ def _number(cell, where, line, column):
     return value
 
 
-def _features(rows, header, where):
+def _features(rows, header, where, as_in="as in the header"):
     width = len(header)
     X = np.empty((len(rows), width))
     for i, (line, row) in enumerate(rows):
         if len(row) != width:
-            raise DataError(f"{where}: line {line}: expected {width} cells as in the header, got {len(row)}")
+            raise DataError(f"{where}: line {line}: expected {width} cells {as_in}, got {len(row)}")
         X[i] = [_number(cell, where, line, name) for cell, name in zip(row, header)]
     return X
 
@@ -102,6 +102,7 @@ def iter_features(lines, where, feature_names, chunk=65536):
     reader = csv.reader(without_bom(lines))
     n_features = len(feature_names)
     names, cols, width, blank, batch, seen_row = None, None, None, None, [], False
+    as_in = "as in the header"
     try:
         for row in reader:
             line = reader.line_num
@@ -125,6 +126,7 @@ def iter_features(lines, where, feature_names, chunk=65536):
                                         f"({', '.join(feature_names)}), the input has {len(names)}")
                     continue
                 names = [f"x{i + 1}" for i in range(len(first))]
+                as_in = "as in the first row"
                 if len(names) != n_features:
                     raise DataError(f"{where}: the network takes {n_features} features per row, "
                                     f"the input has {len(names)}")
@@ -132,14 +134,14 @@ def iter_features(lines, where, feature_names, chunk=65536):
                 row = [row[i] for i in cols]
             batch.append((line, row))
             if len(batch) == chunk:
-                yield _features(batch, names, where)
+                yield _features(batch, names, where, as_in)
                 batch = []
     except csv.Error as exc:  # e.g. a field over the csv module's size limit
         raise DataError(f"{where}: line {reader.line_num}: not valid CSV ({exc})") from None
     if not seen_row:
         raise DataError(f"{where}: the file is empty")
     if batch or names is not None:
-        yield _features(batch, names, where)
+        yield _features(batch, names, where, as_in)
 
 
 def read_features(text, where, feature_names):

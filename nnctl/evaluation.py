@@ -26,7 +26,9 @@ def evaluate_checkpoint(path, source=None, split=None):
     data_mod.check_fits(config["model"]["layers"], data.n_features, len(ckpt.meta["class_names"]), where)
     X, y = data.splits["train" if split == "all" else split]
     if len(y) == 0:
-        raise DataError(f"{where}: the {split} split of {config['data']['source']} is empty")
+        fraction = {"val": "data.val_fraction", "test": "data.test_fraction"}.get(split)
+        hint = f" ({fraction} is {config['data'][fraction.split('.')[1]]}; use --split train or all)" if fraction else ""
+        raise DataError(f"{where}: the {split} split of {config['data']['source']} is empty{hint}")
     net = build_network(config, params=ckpt.params)
     loss, acc = evaluate(net, X, y)
     pred = net.predict(X)

@@ -154,6 +154,7 @@ class Trainer:
         self.shuffle_rng = seeding.rng(config["seed"], "shuffle")
         self.epoch = 0
         self.saved_epoch = 0  # the epoch checkpoints/last.npz holds
+        self.divergence = None  # the summary of a diverged run, once it has diverged
         self.best_val_loss = math.inf
         self.best_epoch = 0
         self.metrics = []
@@ -255,6 +256,7 @@ class Trainer:
         # summary.json says why the run stopped; the checkpoints are left exactly as they were.
         summary = {"epochs": self.epoch - 1, "stopped_reason": "diverged", "diverged_at_epoch": self.epoch,
                    "message": message, "run_dir": str(self.run_dir)}
+        self.divergence = summary
         try:
             self._write_text("summary.json", json.dumps(summary, indent=2) + "\n")
         except (OSError, RunDirError):

@@ -173,3 +173,22 @@ class TestPredictStreams:
             predict_lines(moons_ckpt, io.StringIO("1,2\n3,4\n5,6\n7,8\noops,oops\n"), "t", False, parts.append, chunk=3)
         with pytest.raises(DataError, match=r"^t: line 4: empty row"):
             predict_lines(moons_ckpt, io.StringIO("1,2\n3,4\n5,6\n\n7,8\n"), "t", False, parts.append, chunk=3)
+
+
+def test_train_json_reports_a_divergence_on_stdout(run_cli, tiny_config, tmp_path):
+    config = tiny_config(train={"alpha": 1e6}, model={"activation": "relu"},
+                         data={"input_scale": 1000.0, "scaler": "none"})
+    result = run_cli("train", config, "--out", tmp_path / "run", "--json", "-q")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["stopped_reason"] == "diverged" and report == json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+
+
+def test_messages_say_what_to_do(run_cli, tiny_config, train_run, moons_ckpt):
+    result = run_cli("predict", moons_ckpt, input="0.1,0.2\n0.3\n")
+    assert result.stderr == "Error: <stdin>: line 2: expected 2 cells as in the first row, got 1\n"
+    ckpt = train_run(tiny_config(data={"val_fraction": 0.0})) / "checkpoints" / "last.npz"
+    result = run_cli("eval", ckpt, "--split", "val")
+    assert result.exit_code == 2
+    assert result.stderr.endswith("is empty (data.val_fraction is 0.0; use --split train or all)\n")
