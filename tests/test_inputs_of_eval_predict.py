@@ -176,7 +176,7 @@ class TestPredictStreams:
 
 
 def test_train_json_reports_a_divergence_on_stdout(run_cli, tiny_config, tmp_path):
-    config = tiny_config(train={"alpha": 1e6}, model={"activation": "relu"},
+    config = tiny_config(train={"alpha": 1e6, "epochs": 8}, model={"activation": "relu"},
                          data={"input_scale": 1000.0, "scaler": "none"})
     result = run_cli("train", config, "--out", tmp_path / "run", "--json", "-q")
     assert result.exit_code == 1
