@@ -38,7 +38,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from nnctl import config as config_mod, data as data_mod, trainer as trainer_mod  # noqa: E402
+from nnctl import config as config_mod, trainer as trainer_mod  # noqa: E402
 from nnctl import seeding  # noqa: E402
 
 

@@ -44,12 +44,7 @@ def main():
         rng_new, rng_old = seeding.rng(config["seed"], "shuffle"), seeding.rng(config["seed"], "shuffle")
         for _ in range(config["train"]["epochs"]):
             trainer_mod.train_steps(new, optimizer, X, y, rng_new.permutation(len(y)), batch)
-            order = rng_old.permutation(len(y))
-            for s in range(0, len(y), batch):
-                idx = order[s:s + batch]
-                _, grads = old.loss_and_grads(X[idx], y[idx])
-                for k, g in grads.items():
-                    old.params[k] -= alpha * g
+            plain_epoch(old, X, y, rng_old.permutation(len(y)), batch, alpha)
         diff = max(float(np.abs(new.params[k] - old.params[k]).max()) for k in old.params)
         largest = max(float(np.abs(p).max()) for p in old.params.values())
         Xv, yv = data.splits["val"]
@@ -58,6 +53,15 @@ def main():
               f"{(new.predict(Xv) == yv).mean():.4f} optimised, {(old.predict(Xv) == yv).mean():.4f} foundation")
     bench_case_b(OldMLP)
     return 0
+
+
+def plain_epoch(old, X, y, order, batch, alpha):
+    """The foundation's loop: fresh gradients per minibatch, ``W ← W − α∇W``."""
+    for s in range(0, len(y), batch):
+        idx = order[s:s + batch]
+        _, grads = old.loss_and_grads(X[idx], y[idx])
+        for k, g in grads.items():
+            old.params[k] -= alpha * g
 
 
 def bench_case_b(OldMLP):
@@ -74,12 +78,7 @@ def bench_case_b(OldMLP):
                      params={k: v.copy() for k, v in trainer_mod.build_network(config).params.items()})
         rng, X, y = seeding.rng(config["seed"], "shuffle"), run.X, run.y
         for _ in range(epochs):
-            order = rng.permutation(len(y))
-            for s in range(0, len(y), batch):
-                idx = order[s:s + batch]
-                _, grads = old.loss_and_grads(X[idx], y[idx])
-                for k, g in grads.items():
-                    old.params[k] -= alpha * g
+            plain_epoch(old, X, y, rng.permutation(len(y)), batch, alpha)
         Xt, yt = run.trainer.data.splits["test"]
         diff = max(float(np.abs(old.params[k] - run.trainer.net.params[k]).max()) for k in old.params)
         print(f"bench case (b), {epochs} epochs: max |Δparam| {diff:.1e}; test accuracy {acc_new:.5f} optimised, "
