@@ -147,7 +147,6 @@ class LBFGS:
 
     def __init__(self, iters=10, alpha=None):
         self.iters, self.alpha = iters, alpha
-        self.last_result = None
 
     def run_epoch(self, net, X, y):
         """Minimise ``J`` over the whole of ``X, y`` for up to ``iters`` iterations; return the final gradients."""
@@ -170,7 +169,6 @@ class LBFGS:
         # scipy's default gtol/ftol, and scikit-learn's cap on function evaluations per call.
         result = minimize(fun, x0, jac=True, method="L-BFGS-B",
                           options={"maxiter": self.iters, "maxfun": 15000})
-        self.last_result = result
         net.params = unflatten(result.x)  # the last evaluation may have been a rejected line-search point
         return unflatten(result.jac)
 
