@@ -11,8 +11,12 @@ Two paths compute the same gradients: ``loss_and_grads`` (fresh arrays, with the
 bench/bench.py times the second; tests/test_perf.py checks both against a plain reference.
 For plain SGD, ``minibatch_grads(…, sgd_alpha=α)`` also takes the step of the large weight matrices
 itself, inside backprop (one BLAS call each), and returns only the gradients still to be applied.
+Inside ``with net.deferred_decay():`` those steps also leave the weight decay as a scalar factor
+per matrix (no pass over W for it), applied when the block ends.
 """
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -65,6 +69,7 @@ ACTIVATIONS = {
 INITS = ("xavier", "he", "normal")
 DTYPES = {"float64": np.float64, "float32": np.float32}
 GEMM_MIN_WEIGHTS = 4096  # below this, NumPy's matmul call is cheaper than scipy's BLAS wrapper
+MIN_SCALE = 0.5  # a deferred weight-decay factor is applied to W before it falls below this
 
 
 def init_params(layers, init, rng, dtype=np.float64):
@@ -108,13 +113,40 @@ class MLP:
             params = init_params(self.layers, init, rng, self.dtype)
         self.params = params
         self._buffers = {}  # batch size -> _Buffers, reused by minibatch_grads
+        self._scales = None  # inside deferred_decay: layer -> factor s, the true W(l) being s · params[W(l)]
 
     @property
     def L(self):
         return len(self.layers) - 1
 
+    @contextmanager
+    def deferred_decay(self):
+        """A block of fused SGD steps (``minibatch_grads(…, sgd_alpha=α)``) that defers weight decay.
+
+        A fused step is ``W ← (1 − αλ)W − α·δᵀA``; BLAS does the product in place but scales W by
+        ``1 − αλ`` in a pass of its own. Inside this block W is kept as ``s · V`` instead: ``params`` holds V,
+        the step multiplies only the scalar ``s`` and adds ``(α/s)·δᵀA`` to V, and the products that read
+        W fold ``s`` into their small outputs. ``s`` is applied to V when it would fall below ``MIN_SCALE``,
+        when anything else reads the weights through this class, and when the block ends, so ``params``
+        holds the true weights outside it. Results equal the undeferred step's to rounding.
+        """
+        self._scales = {}
+        try:
+            yield self
+        finally:
+            self._settle()
+            self._scales = None
+
+    def _settle(self):
+        """Apply the deferred factors: ``params[W(l)]`` becomes the true ``W(l)`` again."""
+        if self._scales:
+            for l, s in self._scales.items():
+                self.params[f"W{l}"] *= s
+            self._scales.clear()
+
     def forward(self, X):
         """Return the activations ``[A0, A1, …, AL]``; ``AL`` is the output layer's logits ``Z(L)``."""
+        self._settle()
         P = self.params
         A = [np.asarray(X, dtype=self.dtype)]
         for l in range(1, self.L + 1):
@@ -127,6 +159,7 @@ class MLP:
         """The L2 term ``(λ/2) Σₗ ‖W(l)‖²_F`` (biases are not regularised)."""
         if self.lam == 0.0:
             return 0.0
+        self._settle()
         return 0.5 * self.lam * sum(float(np.vdot(W, W)) for k, W in self.params.items() if k[0] == "W")
 
     def _check_batch(self, X, y):
@@ -159,7 +192,8 @@ class MLP:
         """Gradients on the minibatch ``X[idx], y[idx]``, computed in buffers kept between calls.
 
         The training loop's fast path: no loss, no allocation. The returned arrays are overwritten by
-        the next call, so copy them to keep them.
+        the next call, so copy them to keep them. ``idx`` must hold row numbers ``0..len(X)-1``; they
+        are not checked (the training loop passes a permutation), and one out of range is clipped.
 
         With ``sgd_alpha`` (plain SGD's α), every weight matrix large enough for a BLAS ``gemm`` is
         stepped in place, ``W ← W − α ∇W``, during backprop, and its gradient is left out of the returned
@@ -169,9 +203,11 @@ class MLP:
         buf = self._buffers.get(m)
         if buf is None or buf.A[0].dtype != self.dtype:
             buf = self._buffers[m] = _Buffers(self.layers, m, self.dtype)
-        X.take(idx, axis=0, out=buf.A[0])  # casts to the network's dtype if X is wider
+        # mode="clip" (the indices are the caller's valid row numbers): with the default "raise", take
+        # gathers into a temporary and copies that to ``out``, twice the time for a large minibatch.
+        X.take(idx, axis=0, out=buf.A[0], mode="clip")  # casts to the network's dtype if X is wider
         if y.dtype == buf.y.dtype:
-            y.take(idx, out=buf.y)
+            y.take(idx, out=buf.y, mode="clip")
         else:
             buf.y[:] = y[idx]
         if sgd_alpha is not None and buf.gemm and self._fusable(buf):
@@ -189,11 +225,16 @@ class MLP:
     def _backprop(self, buf, want_loss=False, sgd_alpha=None):
         """Forward and backward pass over the batch in ``buf.A[0]``, ``buf.y``; gradients land in ``buf.grads``,
         except that with ``sgd_alpha`` the layers in ``buf.gemm`` get their SGD step instead of a gradient."""
+        scales = self._scales if sgd_alpha is not None else None
+        if scales is None:
+            self._settle()
         P, A, m, keys = self.params, buf.A, buf.m, buf.keys
         L = len(keys) - 1
         for l in range(1, L + 1):
             Z = A[l]
             np.dot(A[l - 1], P[keys[l][0]].T, out=Z)  # Z(l) = A(l-1)·W(l)ᵀ + b(l)
+            if scales and l in scales:
+                Z *= scales[l]  # W(l) = s·V: scale the product, not the matrix
             Z += P[keys[l][1]]
             if l < L:
                 self.g(Z, out=Z)  # A(l) = g(Z(l)) in place: backprop needs only A
@@ -240,13 +281,29 @@ class MLP:
                 np.dot(delta, W, out=buf.delta[l - 1])
                 delta = buf.delta[l - 1]
                 delta *= g_prime
+                if scales and l in scales:
+                    delta *= scales[l]
             if fused:
                 # SGD step W ← W − α(δᵀA + λW) = (1 − αλ)W − α·δ(l)ᵀA(l-1), one BLAS call in place on W
                 # (its Fortran view), after δ(l-1) has used the old W: no ∇W array, no λW pass, no
                 # optimizer passes over W.
-                gemm(-sgd_alpha, A[l - 1].T, delta_l.T, beta=1.0 - sgd_alpha * self.lam, c=W.T,
-                     trans_b=1, overwrite_c=1)
+                self._fused_step(l, gemm, sgd_alpha, A[l - 1], delta_l, scales)
         return J
+
+    def _fused_step(self, l, gemm, alpha, A_prev, delta, scales):
+        W = self.params[f"W{l}"]
+        decay = 1.0 - alpha * self.lam
+        if scales is None or not self.lam or decay < MIN_SCALE:
+            gemm(-alpha, A_prev.T, delta.T, beta=decay, c=W.T, trans_b=1, overwrite_c=1)
+            return
+        # deferred (see deferred_decay): s·V ← decay·s·V − α·δᵀA, i.e. s ← decay·s, V ← V − (α/s)·δᵀA
+        s = scales.get(l, 1.0) * decay
+        gemm(-alpha / s, A_prev.T, delta.T, beta=1.0, c=W.T, trans_b=1, overwrite_c=1)
+        if s < MIN_SCALE:
+            W *= s
+            scales.pop(l, None)
+        else:
+            scales[l] = s
 
     def predict_proba(self, X):
         """Class probabilities, shape ``(m, nL)``."""

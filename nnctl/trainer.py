@@ -56,8 +56,9 @@ def train_steps(net, optimizer, X, y, order, batch_size):
         # Plain SGD: the network steps its large weight matrices itself and returns the rest to step.
         # The last minibatch goes the unfused way, so the gradients returned (and recorded) are whole.
         alpha = optimizer.alpha
-        for s in range(0, last, batch_size):
-            step(net.params, minibatch_grads(X, y, order[s:s + batch_size], sgd_alpha=alpha))
+        with net.deferred_decay():  # weight decay as a scalar per matrix until the block ends
+            for s in range(0, last, batch_size):
+                step(net.params, minibatch_grads(X, y, order[s:s + batch_size], sgd_alpha=alpha))
     else:
         for s in range(0, last, batch_size):
             step(net.params, minibatch_grads(X, y, order[s:s + batch_size]))

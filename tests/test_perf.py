@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nnctl import config as config_mod, data as data_mod, optimizers, scaling, splitting, trainer as trainer_mod
-from nnctl.mlp import MLP
+from nnctl.mlp import MIN_SCALE, MLP
 
 
 def reference_loss_and_grads(params, activation, lam, X, y):
@@ -101,6 +101,30 @@ def test_fused_epoch_equals_unfused_and_returns_the_whole_last_gradient():
             np.testing.assert_allclose(grads[0][k], grads[1][k], rtol=1e-11, atol=1e-15, err_msg=k)
             np.testing.assert_allclose(nets[0].params[k], nets[1].params[k], rtol=1e-12, atol=1e-14, err_msg=k)
     assert not optimizers.Momentum(0.1).fused and not optimizers.Adam(0.1).fused
+
+
+# alpha·lambda = 0.15: the deferred factor 0.85^k falls below MIN_SCALE after 5 steps and is applied
+# midway; 1e-4 never reaches it; lambda = 0 defers nothing.
+@pytest.mark.parametrize("layers", [[3, 70, 80, 4], [100, 64, 10]])
+@pytest.mark.parametrize("alpha, lam", [(0.1, 1e-3), (0.5, 0.3), (0.3, 0.0)])
+def test_deferred_decay_equals_the_plain_step_and_leaves_true_weights(layers, alpha, lam):
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(200, layers[0])), rng.integers(0, layers[-1], size=200)
+    deferred, plain = MLP(layers, "tanh", lam, seed=3), MLP(layers, "tanh", lam, seed=3)
+    sgd = optimizers.SGD(alpha)
+    batches = [rng.permutation(200)[:16] for _ in range(12)]
+    with deferred.deferred_decay():
+        for i, idx in enumerate(batches):
+            sgd.step(deferred.params, deferred.minibatch_grads(X, y, idx, sgd_alpha=alpha))
+            sgd.step(plain.params, plain.minibatch_grads(X, y, idx))
+            if i == 3:  # a read through the class inside the block sees the true weights
+                np.testing.assert_allclose(deferred.forward(X)[-1], plain.forward(X)[-1], rtol=1e-11, atol=1e-13)
+        pending = dict(deferred._scales)
+    if lam:
+        assert pending and all(MIN_SCALE <= s < 1.0 for s in pending.values())  # a factor was still deferred
+    assert deferred._scales is None
+    for k, W in plain.params.items():
+        np.testing.assert_allclose(deferred.params[k], W, rtol=1e-11, atol=1e-13, err_msg=k)
 
 
 def test_sigmoid_is_stable_and_equals_the_textbook_form():
