@@ -5,7 +5,8 @@ learning rate, L2 strength and number of epochs; the figures are medians over ``
 nnctl is timed through ``nnctl.trainer.train_steps``, the function ``Trainer.run_epoch`` calls for its
 minibatch loop; the per-epoch evaluation that ``run_epoch`` adds on top is timed separately.
 
-BLAS is pinned to one thread (``--threads``) for every contender before NumPy or PyTorch load: the
+The contenders take turns, one run each per round, so that the load of the shared machine falls on
+all of them alike. BLAS is pinned to one thread (``--threads``) for every contender before NumPy or PyTorch load: the
 machine has two cores shared with other work, and a single thread gives ratios that repeat.
 """
 from __future__ import annotations
@@ -52,6 +53,22 @@ def median_time(fn, repeats):
     return statistics.median(times), result
 
 
+def interleaved(contenders, repeats):
+    """Time each of ``contenders`` (name -> fn) once per round, round-robin, for ``repeats`` rounds.
+
+    Returns name -> (median seconds, last result, per-round seconds). Taking turns spreads the machine's
+    load changes over every contender alike, so the ratios of the medians are side-by-side figures.
+    """
+    times = {name: [] for name in contenders}
+    results = {}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(t), results[name], t) for name, t in times.items()}
+
+
 def synthetic_npz(path, n, n_features, n_classes, seed=0):
     """A learnable 784-feature, 10-class problem: class means in random directions plus unit noise."""
     rng = np.random.default_rng(seed)
@@ -89,11 +106,10 @@ class NnctlRun:
         return self.accuracy()
 
     def run_epochs(self, epochs):
-        """Whole ``Trainer.run_epoch`` calls: minibatch loop plus the full train and val evaluation."""
-        self.fresh()
+        """Whole ``Trainer.run_epoch`` calls (minibatch loop plus the full train and val evaluation) and
+        nothing else, for the roofline; they go on from wherever training is, which costs the same."""
         for _ in range(epochs):
             self.trainer.run_epoch()
-        return self.accuracy()
 
     def accuracy(self):
         X, y = self.trainer.data.splits["test"]
@@ -190,9 +206,10 @@ def header():
     print(f"  {'contender':<34}{'steps/s':>11}{'samples/s':>13}{'test acc':>9}{'nnctl ×':>10}")
 
 
-def matmul_roofline(net, n_train, n_eval, batch, repeats):
-    """Time of the matrix products of one epoch done alone: every minibatch's forward and backward
-    products (the first layer's δ·W is not needed and not done) plus the evaluation forward passes."""
+def matmul_roofline(net, n_train, n_eval, batch):
+    """The matrix products of one epoch done alone, as two functions to time: every minibatch's forward
+    and backward products (the first layer's δ·W is not needed and not done), and those plus the
+    evaluation's forward passes."""
     P = net.params
     L = net.L
     dt = net.dtype
@@ -226,7 +243,7 @@ def matmul_roofline(net, n_train, n_eval, batch, repeats):
                 np.matmul(A[l - 1], P[f"W{l}"].T, out=A[l])
 
     epoch()
-    return median_time(epoch, repeats)[0], median_time(train_only, repeats)[0]
+    return epoch, train_only
 
 
 def run_case(name, workdir, args, results):
@@ -240,7 +257,15 @@ def run_case(name, workdir, args, results):
     steps, samples = epochs * -(-n // batch), epochs * n
     print(f"  train split {n} samples, {steps // epochs} steps per epoch")
     nn.train(1)  # warm-up: first-touch of buffers, BLAS initialisation
-    t_nn, acc_nn = median_time(lambda: nn.train(epochs), args.repeats)
+    contenders = {"nnctl": lambda: nn.train(epochs)}
+    if name != "c":
+        contenders["sklearn"] = sklearn_run(config, nn.trainer.data, epochs)
+        torch_fn = torch_run(config, nn.trainer.data, epochs, args.threads)
+        if torch_fn is not None:
+            torch_fn()  # warm-up
+            contenders["torch"] = torch_fn
+    timed = interleaved(contenders, args.repeats)
+    t_nn, acc_nn, rounds_nn = timed["nnctl"]
     header()
     row("nnctl train_steps", t_nn, steps, samples, acc_nn)
     results[name] = {"nnctl": (t_nn, acc_nn)}
@@ -251,21 +276,25 @@ def run_case(name, workdir, args, results):
             print(f"  float32 / float64 speed: {ref[0] / t_nn:.2f}x (target >= 1.6) at accuracy "
                   f"{acc_nn:.4f} vs {ref[1]:.4f}")
         return
-    t_sk, acc_sk = median_time(sklearn_run(config, nn.trainer.data, epochs), args.repeats)
-    row("scikit-learn MLPClassifier sgd", t_sk, steps, samples, acc_sk, t_nn)
-    torch_fn = torch_run(config, nn.trainer.data, epochs, args.threads)
-    if torch_fn is None:
+    labels = {"sklearn": "scikit-learn MLPClassifier sgd", "torch": "PyTorch float64 CPU"}
+    for other in ("sklearn", "torch"):
+        if other in timed:
+            row(labels[other], timed[other][0], steps, samples, timed[other][1], t_nn)
+    if "torch" not in timed:
         print("  PyTorch: not installed, skipped (pip install torch to include it)")
-    else:
-        torch_fn()
-        t_pt, acc_pt = median_time(torch_fn, args.repeats)
-        row("PyTorch float64 CPU", t_pt, steps, samples, acc_pt, t_nn)
-    t_full, _ = median_time(lambda: nn.run_epochs(epochs), args.repeats)
+    spread = [f"{labels[o].split()[0]} {min(r):.2f}-{max(r):.2f}x" for o in ("sklearn", "torch") if o in timed
+              for r in [[t / n for t, n in zip(timed[o][2], rounds_nn)]]]
+    print(f"  nnctl × in each of the {args.repeats} rounds (contenders take turns): {', '.join(spread)}")
+    whole = {"run_epoch": lambda: nn.run_epochs(epochs)}
+    if name == "b":  # the roofline's products take turns with run_epoch, like the contenders above
+        n_eval = n + len(nn.trainer.data.splits["val"][1])
+        whole["products"], whole["products_train"] = matmul_roofline(nn.trainer.net, n, n_eval, batch)
+    timed = interleaved(whole, args.repeats)
+    t_full = timed["run_epoch"][0]
     print(f"  nnctl Trainer.run_epoch (steps + full train/val evaluation): {t_full / epochs * 1e3:.1f} ms/epoch, "
           f"steps alone {t_nn / epochs * 1e3:.1f} ms/epoch")
     if name == "b":
-        n_eval = n + len(nn.trainer.data.splits["val"][1])
-        t_mm, t_mm_train = matmul_roofline(nn.trainer.net, n, n_eval, batch, args.repeats)
+        t_mm, t_mm_train = timed["products"][0], timed["products_train"][0]
         print(f"  roofline: run_epoch {t_full / epochs * 1e3:.1f} ms / its matrix products alone "
               f"{t_mm * 1e3:.1f} ms = {t_full / epochs / t_mm:.2f} (target <= 1.25); "
               f"minibatch loop alone {t_nn / epochs / t_mm_train:.2f}")
