@@ -193,8 +193,8 @@ def format_table(keys, rows):
 def _fmt(value, column):
     if value is None:
         return "-"
-    if column in FIGURES:
-        return f"{value:.4g}" if "loss" in column else f"{value:.3f}"
+    if column in FIGURES:  # fixed decimals, so that a column's digits line up (0.3230, not 0.323)
+        return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e4 else f"{value:.4g}"
     if column == "seconds":
         return f"{value:.2f}"
     return _cell(value)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from nnctl import checkpoint, config as config_mod
 from nnctl.cli import cli
 from nnctl.errors import TrainingDiverged
-from nnctl.sweep import run_names
+from nnctl.sweep import format_table, run_names
 from nnctl.trainer import Trainer
 
 SMALL = {"data": {"source": "moons", "n_samples": 120}, "train": {"epochs": 3, "batch_size": 16}}
@@ -115,6 +115,14 @@ def test_run_names_are_filesystem_safe_and_unique():
     names = run_names(["model.layers", "data.source"], [([2, 8, 2], "data/x y.csv"), ([2, 8, 2], "data/x?y.csv")])
     assert names == ["layers-2x8x2_source-data_x_y.csv", "layers-2x8x2_source-data_x_y.csv-2"]
     assert run_names(["model.init", "train.init"], [("he", "x")]) == ["model-init-he_train-init-x"]
+
+
+def test_sweep_table_figures_have_fixed_decimals():
+    row = {"run": "a", "status": "ok", "epochs": 3, "train_loss": 0.323, "train_acc": 0.87, "val_loss": 2e-5,
+           "val_acc": 1.0, "test_loss": float("inf"), "test_acc": None, "seconds": 1.234, "message": ""}
+    header, line = format_table([], [row]).splitlines()
+    assert line.split() == ["a", "ok", "3", "0.3230", "0.8700", "2e-05", "1.0000", "inf", "-", "1.23"]
+    assert header.split()[3:9] == ["train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"]
 
 
 def test_train_divergence_exits_1_and_keeps_the_last_good_checkpoint(small_config, tmp_path):
