@@ -31,6 +31,8 @@ def _rows(text, where):
 
 def _number(cell, where, line, column):
     try:
+        if "_" in cell:  # float() reads 1_000 as 1000 (Python literal syntax); a CSV number has no "_"
+            raise ValueError
         value = float(cell)
     except ValueError:
         raise DataError(f"{where}: line {line}, column {column!r}: not a number: {cell.strip()!r}") from None

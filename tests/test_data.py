@@ -288,6 +288,7 @@ class TestErrors:
         ("x1,x2,label\n", "only a header row, no data rows"),
         ("x1,x2,label\n1,2,a\n3,4\n", "line 3: expected 3 cells as in the header, got 2"),
         ("x1,x2,label\n1,2,a\n3,four,b\n", "line 3, column 'x2': not a number: 'four'"),
+        ("x1,x2,label\n1,2,a\n3,1_000,b\n", "line 3, column 'x2': not a number: '1_000'"),
         ("x1,x2,label\n1,2,a\n3,inf,b\n", "line 3, column 'x2': inf is not a finite number"),
         ("x1,x2,label\n1,2,a\n3,nan,b\n", "line 3, column 'x2': nan is not a finite number"),
         ("x1,x2,label\n1,2,a\n3,4, \n", "line 3, column 'label': empty label"),
