@@ -54,17 +54,21 @@ def median_time(fn, repeats):
 
 
 def interleaved(contenders, repeats):
-    """Time each of ``contenders`` (name -> fn) once per round, round-robin, for ``repeats`` rounds.
+    """Time each of ``contenders`` (name -> fn) once per round, for ``repeats`` rounds, after one
+    untimed warm-up call each (first touch of buffers, BLAS and library initialisation).
 
     Returns name -> (median seconds, last result, per-round seconds). Taking turns spreads the machine's
-    load changes over every contender alike, so the ratios of the medians are side-by-side figures.
+    load changes over every contender alike, so the ratios of the medians are side-by-side figures; the
+    order rotates from round to round, so no contender always runs first or after the same one.
     """
-    times = {name: [] for name in contenders}
-    results = {}
-    for _ in range(repeats):
-        for name, fn in contenders.items():
+    names = list(contenders)
+    for fn in contenders.values():
+        fn()
+    times, results = {name: [] for name in names}, {}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
             start = time.perf_counter()
-            results[name] = fn()
+            results[name] = contenders[name]()
             times[name].append(time.perf_counter() - start)
     return {name: (statistics.median(t), results[name], t) for name, t in times.items()}
 
@@ -96,14 +100,20 @@ class NnctlRun:
         t.epoch = 0
 
     def train(self, epochs):
-        """Only the minibatch loop, as ``run_epoch`` runs it (shuffled order included)."""
+        """From the seeded init: the minibatch loop, then the test accuracy (what the other contenders'
+        runs do: build, fit, predict)."""
         self.fresh()
+        self.loop(epochs)
+        return self.accuracy()
+
+    def loop(self, epochs):
+        """Only the minibatch loop, as ``run_epoch`` runs it (shuffled order included), going on from
+        wherever training is (the cost is the same)."""
         t, batch = self.trainer, self.config["train"]["batch_size"]
         with np.errstate(all="ignore"):
             for _ in range(epochs):
                 order = t.shuffle_rng.permutation(len(self.y))
                 trainer_mod.train_steps(t.net, t.optimizer, self.X, self.y, order, batch)
-        return self.accuracy()
 
     def run_epochs(self, epochs):
         """Whole ``Trainer.run_epoch`` calls (minibatch loop plus the full train and val evaluation) and
@@ -246,7 +256,7 @@ def matmul_roofline(net, n_train, n_eval, batch):
     return epoch, train_only
 
 
-def run_case(name, workdir, args, results):
+def run_case(name, workdir, args):
     config, epochs = case_config(name, workdir, args.quick)
     layers = config["model"]["layers"]
     print(f"\ncase ({name}): {layers} {config['model']['dtype']}, batch {config['train']['batch_size']}, "
@@ -256,25 +266,25 @@ def run_case(name, workdir, args, results):
     n, batch = len(nn.y), config["train"]["batch_size"]
     steps, samples = epochs * -(-n // batch), epochs * n
     print(f"  train split {n} samples, {steps // epochs} steps per epoch")
-    nn.train(1)  # warm-up: first-touch of buffers, BLAS initialisation
     contenders = {"nnctl": lambda: nn.train(epochs)}
-    if name != "c":
+    if name == "c":  # float32 against float64 (case b's network and data), taking turns like the others
+        config64, _ = case_config("b", workdir, args.quick)
+        nn64 = NnctlRun(config64, Path(workdir) / "run-c-float64")
+        contenders["float64"] = lambda: nn64.train(epochs)
+    else:
         contenders["sklearn"] = sklearn_run(config, nn.trainer.data, epochs)
         torch_fn = torch_run(config, nn.trainer.data, epochs, args.threads)
         if torch_fn is not None:
-            torch_fn()  # warm-up
             contenders["torch"] = torch_fn
     timed = interleaved(contenders, args.repeats)
     t_nn, acc_nn, rounds_nn = timed["nnctl"]
     header()
     row("nnctl train_steps", t_nn, steps, samples, acc_nn)
-    results[name] = {"nnctl": (t_nn, acc_nn)}
     if name == "c":
-        ref = results.get("b", {}).get("nnctl")
-        if ref:
-            row("nnctl float64 (case b)", ref[0], steps, samples, ref[1], t_nn)
-            print(f"  float32 / float64 speed: {ref[0] / t_nn:.2f}x (target >= 1.6) at accuracy "
-                  f"{acc_nn:.4f} vs {ref[1]:.4f}")
+        t64, acc64, _ = timed["float64"]
+        row("nnctl float64 (= case b)", t64, steps, samples, acc64, t_nn)
+        print(f"  float32 / float64 speed: {t64 / t_nn:.2f}x (target >= 1.6) at accuracy "
+              f"{acc_nn:.4f} vs {acc64:.4f}")
         return
     labels = {"sklearn": "scikit-learn MLPClassifier sgd", "torch": "PyTorch float64 CPU"}
     for other in ("sklearn", "torch"):
@@ -285,19 +295,19 @@ def run_case(name, workdir, args, results):
     spread = [f"{labels[o].split()[0]} {min(r):.2f}-{max(r):.2f}x" for o in ("sklearn", "torch") if o in timed
               for r in [[t / n for t, n in zip(timed[o][2], rounds_nn)]]]
     print(f"  nnctl × in each of the {args.repeats} rounds (contenders take turns): {', '.join(spread)}")
-    whole = {"run_epoch": lambda: nn.run_epochs(epochs)}
+    whole = {"run_epoch": lambda: nn.run_epochs(epochs), "loop": lambda: nn.loop(epochs)}
     if name == "b":  # the roofline's products take turns with run_epoch, like the contenders above
         n_eval = n + len(nn.trainer.data.splits["val"][1])
         whole["products"], whole["products_train"] = matmul_roofline(nn.trainer.net, n, n_eval, batch)
     timed = interleaved(whole, args.repeats)
-    t_full = timed["run_epoch"][0]
+    t_full, t_loop = timed["run_epoch"][0], timed["loop"][0]
     print(f"  nnctl Trainer.run_epoch (steps + full train/val evaluation): {t_full / epochs * 1e3:.1f} ms/epoch, "
-          f"steps alone {t_nn / epochs * 1e3:.1f} ms/epoch")
+          f"steps alone {t_loop / epochs * 1e3:.1f} ms/epoch")
     if name == "b":
         t_mm, t_mm_train = timed["products"][0], timed["products_train"][0]
         print(f"  roofline: run_epoch {t_full / epochs * 1e3:.1f} ms / its matrix products alone "
               f"{t_mm * 1e3:.1f} ms = {t_full / epochs / t_mm:.2f} (target <= 1.25); "
-              f"minibatch loop alone {t_nn / epochs / t_mm_train:.2f}")
+              f"minibatch loop alone {t_loop / epochs / t_mm_train:.2f}")
         blas_compare(nn.trainer.net, batch, args.repeats)
 
 
@@ -384,11 +394,10 @@ def main(args):
     cases = args.cases.split(",")
     print(f"nnctl bench: numpy {np.__version__}, BLAS threads {args.threads}"
           + (", QUICK smoke run (not a measurement)" if args.quick else ""))
-    results = {}
     with tempfile.TemporaryDirectory() as workdir:
         for name in ("a", "b", "c"):
             if name in cases:
-                run_case(name, workdir, args, results)
+                run_case(name, workdir, args)
     if "startup" in cases or args.cases == "a,b,c":
         startup(args)
     if "memory" in cases or args.cases == "a,b,c":

@@ -69,7 +69,7 @@ ACTIVATIONS = {
 INITS = ("xavier", "he", "normal")
 DTYPES = {"float64": np.float64, "float32": np.float32}
 GEMM_MIN_WEIGHTS = 4096  # below this, NumPy's matmul call is cheaper than scipy's BLAS wrapper
-MIN_SCALE = 0.5  # a deferred weight-decay factor is applied to W before it falls below this
+MIN_SCALE = 0.5  # a deferred weight-decay factor is applied to W once a step takes it below this
 
 
 def init_params(layers, init, rng, dtype=np.float64):
@@ -124,12 +124,16 @@ class MLP:
         """A block of fused SGD steps (``minibatch_grads(…, sgd_alpha=α)``) that defers weight decay.
 
         A fused step is ``W ← (1 − αλ)W − α·δᵀA``; BLAS does the product in place but scales W by
-        ``1 − αλ`` in a pass of its own. Inside this block W is kept as ``s · V`` instead: ``params`` holds V,
-        the step multiplies only the scalar ``s`` and adds ``(α/s)·δᵀA`` to V, and the products that read
-        W fold ``s`` into their small outputs. ``s`` is applied to V when it would fall below ``MIN_SCALE``,
-        when anything else reads the weights through this class, and when the block ends, so ``params``
-        holds the true weights outside it. Results equal the undeferred step's to rounding.
+        ``1 − αλ`` in a pass of its own. Inside this block W is kept as ``s · V`` instead: ``params``
+        holds V, the step multiplies only the scalar ``s`` and adds ``(α/s)·δᵀA`` to V, and the products
+        that read W fold ``s`` into their small outputs. ``s`` is applied to V after the step that takes
+        it below ``MIN_SCALE``, when anything else reads the weights through this class, and when the
+        block ends, so ``params`` holds the true weights outside it (a nested block leaves that to the
+        outer one). Results equal the undeferred step's to rounding.
         """
+        if self._scales is not None:  # nested: the outer block settles
+            yield self
+            return
         self._scales = {}
         try:
             yield self
@@ -192,19 +196,27 @@ class MLP:
         """Gradients on the minibatch ``X[idx], y[idx]``, computed in buffers kept between calls.
 
         The training loop's fast path: no loss, no allocation. The returned arrays are overwritten by
-        the next call, so copy them to keep them. ``idx`` must hold row numbers ``0..len(X)-1``; they
-        are not checked (the training loop passes a permutation), and one out of range is clipped.
+        the next call, so copy them to keep them. ``idx`` holds row numbers ``0..len(X)-1`` (anything else
+        is a DataError).
 
         With ``sgd_alpha`` (plain SGD's α), every weight matrix large enough for a BLAS ``gemm`` is
         stepped in place, ``W ← W − α ∇W``, during backprop, and its gradient is left out of the returned
         dict (it is never formed): the caller steps only the parameters returned.
         """
+        idx = np.asarray(idx)
+        if idx.ndim != 1 or idx.dtype.kind not in "iu" or (len(idx) and (idx.min() < 0 or idx.max() >= len(X))):
+            raise DataError(f"MLP.minibatch_grads: idx must be row numbers 0..{len(X) - 1}, got {idx!r}")
+        return self._minibatch_grads(X, y, idx, sgd_alpha)
+
+    def _minibatch_grads(self, X, y, idx, sgd_alpha=None):
+        # minibatch_grads without the check of idx, for trainer.train_steps (it passes slices of a
+        # permutation, and for [2,3,2] the check would cost a tenth of a step).
         m = len(idx)
         buf = self._buffers.get(m)
         if buf is None or buf.A[0].dtype != self.dtype:
             buf = self._buffers[m] = _Buffers(self.layers, m, self.dtype)
-        # mode="clip" (the indices are the caller's valid row numbers): with the default "raise", take
-        # gathers into a temporary and copies that to ``out``, twice the time for a large minibatch.
+        # mode="clip" (idx is known to be valid): with the default "raise", take gathers into a temporary
+        # and copies that to ``out``, twice the time for a large minibatch.
         X.take(idx, axis=0, out=buf.A[0], mode="clip")  # casts to the network's dtype if X is wider
         if y.dtype == buf.y.dtype:
             y.take(idx, out=buf.y, mode="clip")
@@ -294,7 +306,9 @@ class MLP:
         W = self.params[f"W{l}"]
         decay = 1.0 - alpha * self.lam
         if scales is None or not self.lam or decay < MIN_SCALE:
-            gemm(-alpha, A_prev.T, delta.T, beta=decay, c=W.T, trans_b=1, overwrite_c=1)
+            # not deferred; a factor still pending (α changed inside the block) goes into the same beta
+            beta = decay * scales.pop(l, 1.0) if scales is not None else decay
+            gemm(-alpha, A_prev.T, delta.T, beta=beta, c=W.T, trans_b=1, overwrite_c=1)
             return
         # deferred (see deferred_decay): s·V ← decay·s·V − α·δᵀA, i.e. s ← decay·s, V ← V − (α/s)·δᵀA
         s = scales.get(l, 1.0) * decay

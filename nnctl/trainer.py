@@ -50,7 +50,7 @@ def train_steps(net, optimizer, X, y, order, batch_size):
     The benchmark (bench/bench.py) times this function, so it is the whole of the training loop.
     """
     grads = {}
-    step, minibatch_grads = optimizer.step, net.minibatch_grads
+    step, minibatch_grads = optimizer.step, net._minibatch_grads  # order is a permutation: no index check
     last = (len(order) - 1) // batch_size * batch_size  # start of the last minibatch
     if optimizer.fused:
         # Plain SGD: the network steps its large weight matrices itself and returns the rest to step.

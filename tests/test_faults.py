@@ -70,7 +70,7 @@ elif point == "mid-epoch":  # inside the minibatch loop, whichever gradient meth
                 die()
             return original(self, *a, **k)
         return grads
-    for name in ("loss_and_grads", "minibatch_grads"):
+    for name in ("loss_and_grads", "_minibatch_grads"):  # the latter is what train_steps calls
         if hasattr(mlp.MLP, name):
             setattr(mlp.MLP, name, counting(getattr(mlp.MLP, name)))
 elif point == "after-metrics":  # the epoch's metrics line is written, its checkpoints are not

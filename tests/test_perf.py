@@ -127,6 +127,35 @@ def test_deferred_decay_equals_the_plain_step_and_leaves_true_weights(layers, al
         np.testing.assert_allclose(deferred.params[k], W, rtol=1e-11, atol=1e-13, err_msg=k)
 
 
+def test_deferred_decay_nested_blocks_and_a_changing_alpha_equal_the_plain_steps():
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(100, 100)), rng.integers(0, 10, size=100)
+    deferred, plain = MLP([100, 64, 10], "sigmoid", 0.3, seed=1), MLP([100, 64, 10], "sigmoid", 0.3, seed=1)
+    alphas = [0.5, 0.5, 1.9, 0.5, 0.2, 1.9, 0.1]  # αλ = 0.57 is not deferred: the pending factor goes into beta
+    with deferred.deferred_decay():
+        for i, alpha in enumerate(alphas):
+            idx = rng.permutation(100)[:20]
+            sgd = optimizers.SGD(alpha)
+            if i == 4:  # a factor from step 3 is pending
+                with deferred.deferred_decay():  # an inner block must not drop or apply the outer's factors
+                    sgd.step(deferred.params, deferred.minibatch_grads(X, y, idx, sgd_alpha=alpha))
+            else:
+                sgd.step(deferred.params, deferred.minibatch_grads(X, y, idx, sgd_alpha=alpha))
+            sgd.step(plain.params, plain.minibatch_grads(X, y, idx))
+    for k, W in plain.params.items():
+        np.testing.assert_allclose(deferred.params[k], W, rtol=1e-11, atol=1e-13, err_msg=k)
+
+
+@pytest.mark.parametrize("idx", [[0, 100], [-1, 3], [0.5, 1.0], [[0, 1]]])
+def test_minibatch_grads_refuses_row_numbers_outside_x(idx):
+    from nnctl.errors import DataError
+
+    net = MLP([100, 64, 10], "sigmoid", 0.0, seed=1)
+    X, y = np.zeros((100, 100)), np.zeros(100, np.int32)
+    with pytest.raises(DataError, match=r"^MLP.minibatch_grads: idx must be row numbers 0..99"):
+        net.minibatch_grads(X, y, np.array(idx))
+
+
 def test_sigmoid_is_stable_and_equals_the_textbook_form():
     from nnctl.mlp import sigmoid
 
