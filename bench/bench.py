@@ -247,7 +247,8 @@ def matmul_roofline(net, n_train, n_eval, batch):
 
     def epoch():  # and the evaluation's forward products over train and val, in its chunks
         train_only()
-        for m in ([4096] * (n_eval // 4096) + ([n_eval % 4096] if n_eval % 4096 else [])):
+        chunk = trainer_mod.EVAL_CHUNK
+        for m in ([chunk] * (n_eval // chunk) + ([n_eval % chunk] if n_eval % chunk else [])):
             A, _ = buffers(m)
             for l in range(1, L + 1):
                 np.matmul(A[l - 1], P[f"W{l}"].T, out=A[l])
