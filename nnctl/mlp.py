@@ -195,17 +195,23 @@ class MLP:
     def minibatch_grads(self, X, y, idx, sgd_alpha=None):
         """Gradients on the minibatch ``X[idx], y[idx]``, computed in buffers kept between calls.
 
-        The training loop's fast path: no loss, no allocation. The returned arrays are overwritten by
-        the next call, so copy them to keep them. ``idx`` holds row numbers ``0..len(X)-1`` (anything else
-        is a DataError).
+        The training loop's fast path (``train_steps`` calls it as ``_minibatch_grads``, without the checks
+        of ``idx`` and ``y``): no loss, no allocation. The returned arrays are overwritten by the next call,
+        so copy them to keep them. ``idx`` holds row numbers ``0..len(X)-1`` of ``X`` and of ``y``
+        (anything else is a DataError).
 
         With ``sgd_alpha`` (plain SGD's α), every weight matrix large enough for a BLAS ``gemm`` is
         stepped in place, ``W ← W − α ∇W``, during backprop, and its gradient is left out of the returned
         dict (it is never formed): the caller steps only the parameters returned.
         """
-        idx = np.asarray(idx)
-        if idx.ndim != 1 or idx.dtype.kind not in "iu" or (len(idx) and (idx.min() < 0 or idx.max() >= len(X))):
-            raise DataError(f"MLP.minibatch_grads: idx must be row numbers 0..{len(X) - 1}, got {idx!r}")
+        idx, where = np.asarray(idx), "MLP.minibatch_grads"
+        if len(y) != len(X):
+            raise DataError(f"{where}: X has {len(X)} rows and y {len(y)}")
+        if idx.ndim != 1 or idx.dtype.kind not in "iu":
+            raise DataError(f"{where}: idx must be a 1-D array of row numbers, got {idx.dtype} of shape {idx.shape}")
+        bad = idx[(idx < 0) | (idx >= len(X))]
+        if len(bad):
+            raise DataError(f"{where}: idx must be row numbers 0..{len(X) - 1}, got {bad[0]}")
         return self._minibatch_grads(X, y, idx, sgd_alpha)
 
     def _minibatch_grads(self, X, y, idx, sgd_alpha=None):

@@ -146,14 +146,21 @@ def test_deferred_decay_nested_blocks_and_a_changing_alpha_equal_the_plain_steps
         np.testing.assert_allclose(deferred.params[k], W, rtol=1e-11, atol=1e-13, err_msg=k)
 
 
-@pytest.mark.parametrize("idx", [[0, 100], [-1, 3], [0.5, 1.0], [[0, 1]]])
-def test_minibatch_grads_refuses_row_numbers_outside_x(idx):
+@pytest.mark.parametrize("idx, n_y, message", [
+    ([0, 100], 100, "idx must be row numbers 0..99, got 100"),
+    ([3, -1], 100, "idx must be row numbers 0..99, got -1"),
+    ([0.5, 1.0], 100, "idx must be a 1-D array of row numbers, got float64 of shape (2,)"),
+    ([[0, 1]], 100, "idx must be a 1-D array of row numbers, got int64 of shape (1, 2)"),
+    ([0, 1], 99, "X has 100 rows and y 99"),
+])
+def test_minibatch_grads_refuses_rows_it_cannot_pair(idx, n_y, message):
     from nnctl.errors import DataError
 
     net = MLP([100, 64, 10], "sigmoid", 0.0, seed=1)
-    X, y = np.zeros((100, 100)), np.zeros(100, np.int32)
-    with pytest.raises(DataError, match=r"^MLP.minibatch_grads: idx must be row numbers 0..99"):
+    X, y = np.zeros((100, 100)), np.zeros(n_y, np.int32)
+    with pytest.raises(DataError) as info:
         net.minibatch_grads(X, y, np.array(idx))
+    assert str(info.value) == f"MLP.minibatch_grads: {message}"
 
 
 def test_sigmoid_is_stable_and_equals_the_textbook_form():
