@@ -6,8 +6,9 @@ nnctl is timed through ``nnctl.trainer.train_steps``, the function ``Trainer.run
 minibatch loop; the per-epoch evaluation that ``run_epoch`` adds on top is timed separately.
 
 The contenders take turns, one run each per round, so that the load of the shared machine falls on
-all of them alike. BLAS is pinned to one thread (``--threads``) for every contender before NumPy or PyTorch load: the
-machine has two cores shared with other work, and a single thread gives ratios that repeat.
+all of them alike. BLAS is pinned to one thread (``--threads``) for every contender before NumPy or
+PyTorch load: the machine has two cores shared with other work, and a single thread gives ratios that
+repeat.
 """
 from __future__ import annotations
 
