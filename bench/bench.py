@@ -2,8 +2,9 @@
 
 Every contender trains the same network on the same scaled train split with the same batch size,
 learning rate, L2 strength and number of epochs; the figures are medians over ``--repeats`` runs.
-nnctl is timed through ``nnctl.trainer.train_steps``, the function ``Trainer.run_epoch`` calls for its
-minibatch loop; the per-epoch evaluation that ``run_epoch`` adds on top is timed separately.
+nnctl is timed through its optimizer's ``epoch`` (``nnctl/training/optimizers.py``), the minibatch loop
+that ``training.loop.run_epoch`` calls; the per-epoch evaluation that ``run_epoch`` adds on top is timed
+separately.
 
 The contenders take turns, one run each per round, so that the load of the shared machine falls on
 all of them alike. BLAS is pinned to one thread (``--threads``) for every contender before NumPy or
@@ -40,8 +41,14 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from nnctl import config as config_mod, trainer as trainer_mod  # noqa: E402
-from nnctl import seeding  # noqa: E402
+from nnctl import config as config_mod, seeding  # noqa: E402
+from nnctl.data.dataset import prepare  # noqa: E402
+from nnctl.model.fastpath import Workspace  # noqa: E402
+from nnctl.model.network import EVAL_CHUNK  # noqa: E402
+from nnctl.training import optimizers  # noqa: E402
+from nnctl.training.checkpoint import build_network  # noqa: E402
+from nnctl.training.loop import run_epoch  # noqa: E402
+from nnctl.training.trainer import Trainer  # noqa: E402
 
 
 def median_time(fn, repeats):
@@ -84,21 +91,22 @@ def synthetic_npz(path, n, n_features, n_classes, seed=0):
 
 
 class NnctlRun:
-    """A real ``Trainer`` (run directory in a temp folder); each run restarts from the seeded init."""
+    """What ``Trainer`` trains with, built the way it builds it (data, network, its workspace, optimizer,
+    shuffling RNG); each run restarts from the seeded init."""
 
-    def __init__(self, config, run_dir):
-        self.trainer = trainer_mod.Trainer(config, run_dir, force=True, where="bench")
+    def __init__(self, config):
         self.config = config
-        self.X, self.y = self.trainer.data.splits["train"]
+        self.data = prepare(config, "bench", keep_raw=False)
+        self.fresh()
+        dtype = self.net.dtype  # cast once, as the Trainer does
+        self.data.splits = {k: (X.astype(dtype, copy=False), y) for k, (X, y) in self.data.splits.items()}
+        self.X, self.y = self.data.splits["train"]
 
     def fresh(self):
-        t = self.trainer
-        t.net = trainer_mod.build_network(self.config)
-        from nnctl import optimizers
-
-        t.optimizer = optimizers.make(self.config["train"])
-        t.shuffle_rng = seeding.rng(self.config["seed"], "shuffle")
-        t.epoch = 0
+        self.net = build_network(self.config)
+        self.workspace = Workspace(self.net)
+        self.optimizer = optimizers.make(self.config["train"])
+        self.shuffle_rng = seeding.rng(self.config["seed"], "shuffle")
 
     def train(self, epochs):
         """From the seeded init: the minibatch loop, then the test accuracy (what the other contenders'
@@ -110,21 +118,22 @@ class NnctlRun:
     def loop(self, epochs):
         """Only the minibatch loop, as ``run_epoch`` runs it (shuffled order included), going on from
         wherever training is (the cost is the same)."""
-        t, batch = self.trainer, self.config["train"]["batch_size"]
+        batch = self.config["train"]["batch_size"]
         with np.errstate(all="ignore"):
             for _ in range(epochs):
-                order = t.shuffle_rng.permutation(len(self.y))
-                trainer_mod.train_steps(t.net, t.optimizer, self.X, self.y, order, batch)
+                order = self.shuffle_rng.permutation(len(self.y))
+                self.optimizer.epoch(self.workspace, self.X, self.y, order, batch)
 
     def run_epochs(self, epochs):
-        """Whole ``Trainer.run_epoch`` calls (minibatch loop plus the full train and val evaluation) and
-        nothing else, for the roofline; they go on from wherever training is, which costs the same."""
+        """Whole ``run_epoch`` calls (minibatch loop plus the full train and val evaluation) and nothing
+        else, for the roofline; they go on from wherever training is, which costs the same."""
         for _ in range(epochs):
-            self.trainer.run_epoch()
+            run_epoch(self.workspace, self.optimizer, self.shuffle_rng, self.config["train"],
+                      self.data.splits["train"], self.data.splits["val"])
 
     def accuracy(self):
-        X, y = self.trainer.data.splits["test"]
-        return float((self.trainer.net.predict(X) == y).mean())
+        X, y = self.data.splits["test"]
+        return float((self.net.predict(X) == y).mean())
 
 
 def sklearn_run(config, data, epochs):
@@ -248,7 +257,7 @@ def matmul_roofline(net, n_train, n_eval, batch):
 
     def epoch():  # and the evaluation's forward products over train and val, in its chunks
         train_only()
-        chunk = trainer_mod.EVAL_CHUNK
+        chunk = EVAL_CHUNK
         for m in ([chunk] * (n_eval // chunk) + ([n_eval % chunk] if n_eval % chunk else [])):
             A, _ = buffers(m)
             for l in range(1, L + 1):
@@ -263,18 +272,18 @@ def run_case(name, workdir, args):
     print(f"\ncase ({name}): {layers} {config['model']['dtype']}, batch {config['train']['batch_size']}, "
           f"{config['data']['source'] if name == 'a' else 'synthetic 784-feature data'}, "
           f"{epochs} epochs, median of {args.repeats}")
-    nn = NnctlRun(config, Path(workdir) / f"run-{name}")
+    nn = NnctlRun(config)
     n, batch = len(nn.y), config["train"]["batch_size"]
     steps, samples = epochs * -(-n // batch), epochs * n
     print(f"  train split {n} samples, {steps // epochs} steps per epoch")
     contenders = {"nnctl": lambda: nn.train(epochs)}
     if name == "c":  # float32 against float64 (case b's network and data), taking turns like the others
         config64, _ = case_config("b", workdir, args.quick)
-        nn64 = NnctlRun(config64, Path(workdir) / "run-c-float64")
+        nn64 = NnctlRun(config64)
         contenders["float64"] = lambda: nn64.train(epochs)
     else:
-        contenders["sklearn"] = sklearn_run(config, nn.trainer.data, epochs)
-        torch_fn = torch_run(config, nn.trainer.data, epochs, args.threads)
+        contenders["sklearn"] = sklearn_run(config, nn.data, epochs)
+        torch_fn = torch_run(config, nn.data, epochs, args.threads)
         if torch_fn is not None:
             contenders["torch"] = torch_fn
     timed = interleaved(contenders, args.repeats)
@@ -298,8 +307,8 @@ def run_case(name, workdir, args):
     print(f"  nnctl × in each of the {args.repeats} rounds (contenders take turns): {', '.join(spread)}")
     whole = {"run_epoch": lambda: nn.run_epochs(epochs), "loop": lambda: nn.loop(epochs)}
     if name == "b":  # the roofline's products take turns with run_epoch, like the contenders above
-        n_eval = n + len(nn.trainer.data.splits["val"][1])
-        whole["products"], whole["products_train"] = matmul_roofline(nn.trainer.net, n, n_eval, batch)
+        n_eval = n + len(nn.data.splits["val"][1])
+        whole["products"], whole["products_train"] = matmul_roofline(nn.net, n, n_eval, batch)
     timed = interleaved(whole, args.repeats)
     t_full, t_loop = timed["run_epoch"][0], timed["loop"][0]
     print(f"  nnctl Trainer.run_epoch (steps + full train/val evaluation): {t_full / epochs * 1e3:.1f} ms/epoch, "
@@ -309,7 +318,7 @@ def run_case(name, workdir, args):
         print(f"  roofline: run_epoch {t_full / epochs * 1e3:.1f} ms / its matrix products alone "
               f"{t_mm * 1e3:.1f} ms = {t_full / epochs / t_mm:.2f} (target <= 1.25); "
               f"minibatch loop alone {t_loop / epochs / t_mm_train:.2f}")
-        blas_compare(nn.trainer.net, batch, args.repeats)
+        blas_compare(nn.net, batch, args.repeats)
 
 
 def blas_compare(net, batch, repeats):
@@ -338,7 +347,7 @@ def startup(args):
     repeats = max(3, args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = config_mod.resolve(None, ["train.epochs=1", "data.n_samples=200"])
-        t = trainer_mod.Trainer(cfg, Path(tmp) / "run", where="bench")
+        t = Trainer(cfg, Path(tmp) / "run", where="bench")
         t.fit()
         rows = "\n".join(f"{x:.3f},{-x:.3f}" for x in np.linspace(-1, 1, 10)) + "\n"
         ckpt = str(Path(tmp) / "run" / "checkpoints" / "last.npz")

@@ -17,8 +17,8 @@ from scipy.linalg.blas import get_blas_funcs  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 from bench import interleaved  # noqa: E402
 
-from nnctl import trainer  # noqa: E402
-from nnctl.mlp import MLP  # noqa: E402
+from nnctl.model import network  # noqa: E402
+from nnctl.model.network import MLP  # noqa: E402
 
 REPEATS = 9
 
@@ -60,8 +60,8 @@ def main():
 
     def evaluate(chunk):
         def run():
-            trainer.EVAL_CHUNK = chunk
-            return trainer.evaluate(net, Xe, ye)
+            network.EVAL_CHUNK = chunk
+            return network.evaluate(net, Xe, ye)
         return run
 
     def products():
@@ -70,7 +70,7 @@ def main():
 
     timed = interleaved({"EVAL_CHUNK 4096": evaluate(4096), "EVAL_CHUNK 1024": evaluate(1024),
                          "its layer-1 products alone": products}, REPEATS)
-    report(f"trainer.evaluate over {len(Xe)} rows of [784,256,10]:", timed, 1)
+    report(f"network.evaluate over {len(Xe)} rows of [784,256,10]:", timed, 1)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 """Config: every default in one place, YAML files and ``--set`` overrides validated against it.
 
 A config file holds only what differs from ``DEFAULTS``; unknown keys and values of the wrong type
-are errors that name the file, the dotted key and what was expected.
+are errors that name the file, the dotted key and what was expected. The names a choice key accepts
+are the keys of its owner's table (``ACTIVATIONS``, ``SCALERS``, ``OPTIMIZERS``…), so a name is added in
+one place. YAML is imported only to read or write text, so that ``predict`` can resolve a checkpoint's
+config without it.
 """
 from __future__ import annotations
 
@@ -9,12 +12,13 @@ import copy
 import re
 from pathlib import Path
 
-import yaml
-
+from .data.preprocess import SCALERS
+from .data.sources import BUNDLED, FILE_SUFFIXES, GENERATORS
 from .errors import ConfigError
-
-GENERATORS = ("moons", "circles", "blobs", "xor", "spiral")
-BUNDLED = ("iris", "wine", "breast_cancer", "digits")
+from .model.network import ACTIVATIONS, DTYPES, INITS
+from .training.optimizers import FULL_BATCH, OPTIMIZERS
+from .training.schedules import SCHEDULES
+from .training.stopping import MONITORS
 
 DEFAULTS = {
     "seed": 0,                      # one seed for data, split, initialisation and shuffling
@@ -103,10 +107,10 @@ def _number(low=None, high=None, low_open=False, high_open=False):
     return check
 
 
-def _choice(*names):
+def _choice(table):
     def check(value):
-        if value not in names:
-            raise ValueError(f"must be one of {', '.join(names)}, {_got(value)}")
+        if not isinstance(value, str) or value not in table:
+            raise ValueError(f"must be one of {', '.join(table)}, {_got(value)}")
         return value
     return check
 
@@ -136,23 +140,23 @@ def _layers(value):
 
 def _source(value):
     value = _string(value)
-    if value in GENERATORS or value in BUNDLED or value.endswith((".csv", ".npz")):
+    if value in GENERATORS or value in BUNDLED or value.endswith(FILE_SUFFIXES):
         return value
     raise ValueError(f"must be a generator ({', '.join(GENERATORS)}), a bundled dataset "
-                     f"({', '.join(BUNDLED)}) or a .csv/.npz path, got {value!r}")
+                     f"({', '.join(BUNDLED)}) or a {'/'.join(FILE_SUFFIXES)} path, got {value!r}")
 
 
 SCHEMA = {
     "seed": _int(0),
     "model.layers": _layers,
-    "model.activation": _choice("sigmoid", "tanh", "relu"),
-    "model.init": _choice("xavier", "he", "normal"),
-    "model.dtype": _choice("float64", "float32"),
+    "model.activation": _choice(ACTIVATIONS),
+    "model.init": _choice(INITS),
+    "model.dtype": _choice(DTYPES),
     "data.source": _source,
     "data.n_samples": _int(4),
     "data.noise": _number(0.0),
     "data.input_scale": _number(0.0, low_open=True),
-    "data.scaler": _choice("standard", "minmax", "robust", "none"),
+    "data.scaler": _choice(SCALERS),
     "data.val_fraction": _number(0.0, 1.0, high_open=True),
     "data.test_fraction": _number(0.0, 1.0, high_open=True),
     "train.alpha": _number(0.0, low_open=True),
@@ -160,20 +164,20 @@ SCHEMA = {
     "train.batch_size": _int(1),
     "train.epochs": _int(0),
     "train.shuffle": _bool,
-    "train.optimizer": _choice("sgd", "momentum", "adam", "lbfgs"),
+    "train.optimizer": _choice(OPTIMIZERS),
     "train.momentum": _number(0.0, 1.0, high_open=True),
     "train.nesterov": _bool,
     "train.beta1": _number(0.0, 1.0, high_open=True),
     "train.beta2": _number(0.0, 1.0, high_open=True),
     "train.epsilon": _number(0.0, low_open=True),
     "train.lbfgs_iters": _int(1),
-    "train.schedule": _choice("constant", "invscaling", "step", "plateau"),
+    "train.schedule": _choice(SCHEDULES),
     "train.power_t": _number(0.0),
     "train.step_size": _int(1),
     "train.gamma": _number(0.0, 1.0, low_open=True),
     "train.plateau_patience": _int(1),
     "train.early_stopping": _bool,
-    "train.monitor": _choice("val_loss", "val_acc"),
+    "train.monitor": _choice(MONITORS),
     "train.patience": _int(1),
     "train.min_delta": _number(0.0),
     "output.dir": _string,
@@ -229,8 +233,8 @@ def validate(config, where):
     if config["data"]["val_fraction"] + config["data"]["test_fraction"] >= 1.0:
         raise ConfigError(f"{where}: data.val_fraction + data.test_fraction: must be below 1, got "
                           f"{config['data']['val_fraction'] + config['data']['test_fraction']}")
-    if config["train"]["optimizer"] == "lbfgs" and config["train"]["schedule"] != "constant":
-        raise ConfigError(f"{where}: train.schedule: must be constant with train.optimizer lbfgs "
+    if config["train"]["optimizer"] in FULL_BATCH and config["train"]["schedule"] != "constant":
+        raise ConfigError(f"{where}: train.schedule: must be constant with train.optimizer {config['train']['optimizer']} "
                           f"(its line search sets the step), got {config['train']['schedule']!r}")
     if config["train"]["early_stopping"] and config["data"]["val_fraction"] == 0:
         raise ConfigError(f"{where}: train.early_stopping: needs a validation split; set data.val_fraction above 0")
@@ -239,6 +243,8 @@ def validate(config, where):
 
 def parse_override(text):
     """``"train.alpha=0.1"`` → ``("train.alpha", 0.1)``, the value parsed as YAML."""
+    import yaml
+
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
@@ -274,35 +280,41 @@ def resolve(mapping=None, overrides=(), where="config"):
     return validate(config, where)
 
 
-def of_checkpoint(stored, path):
+def of_checkpoint(stored, where):
     """A checkpoint's stored config, resolved like a file: keys added to ``DEFAULTS`` since the run was
     written get their defaults, so older runs keep resuming and evaluating."""
-    return resolve(stored, where=str(path))
+    return resolve(stored, where=str(where))
 
 
-class UniqueKeyLoader(yaml.SafeLoader):
+def unique_key_loader():
     """``yaml.SafeLoader`` (plain data only) that refuses a key given twice in one mapping: YAML would
     silently keep the last, so a duplicated ``model:`` section would undo the first without a word."""
+    import yaml
 
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: key {key!r} given twice")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: key {key!r} given twice")
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def load(path, overrides=()):
     """Read a YAML config file (plain data only, duplicate keys refused) and resolve it."""
+    import yaml
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        mapping = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 — a SafeLoader subclass
+        mapping = yaml.load(text, Loader=unique_key_loader())  # noqa: S506 — a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -313,4 +325,6 @@ def load(path, overrides=()):
 
 def dump(config):
     """The config as YAML text, keys in ``DEFAULTS`` order."""
+    import yaml
+
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)

@@ -3,8 +3,8 @@
 It works in ``Pipeline``, ``cross_val_score`` and ``GridSearchCV``. The parameters carry the config's
 names and meanings (``alpha`` is the learning rate α, ``lam`` the L2 strength λ, not divided by m — where
 scikit-learn's ``MLPClassifier`` calls its L2 strength ``alpha`` and divides it by the batch size).
-Every parameter is validated by the same ``config.SCHEMA`` as a YAML config. One epoch is one call of the
-trainer's ``run_epoch`` (the same function ``nnctl train`` runs), so a fit is the same computation as
+Every parameter is validated by the same ``config.SCHEMA`` as a YAML config. One epoch is one call of
+``training.loop.run_epoch`` (the same function ``nnctl train`` runs), so a fit is the same computation as
 ``nnctl train`` on the same arrays. The estimator does not scale its input: put a ``StandardScaler`` in front of it.
 
 Shapes: ``X`` is ``(m, n0)``; ``y`` is ``(m,)`` of any labels; ``predict_proba`` returns ``(m, K)``
@@ -18,11 +18,14 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import config as config_mod, optimizers, schedules, seeding
+from . import config as config_mod, seeding
 from .errors import ConfigError
-from .mlp import MLP
-from .stopping import EarlyStopping
-from .trainer import run_epoch
+from .model.fastpath import Workspace
+from .training import optimizers
+from .training.checkpoint import build_network
+from .training.loop import run_epoch
+from .training.schedules import Schedule
+from .training.stopping import EarlyStopping
 
 _TRAIN = config_mod.DEFAULTS["train"]
 _MODEL = config_mod.DEFAULTS["model"]
@@ -117,12 +120,11 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
     def _start(self, n_features):
         """Fresh network, optimizer, schedule and RNGs for ``n_features`` inputs and ``classes_``."""
         config = self._resolve(n_features, len(self.classes_))
-        model = config["model"]
         self.config_ = config
-        self.net_ = MLP(model["layers"], activation=model["activation"], lam=config["train"]["lambda"],
-                        init=model["init"], rng=seeding.rng(config["seed"], "init"), dtype=model["dtype"])
+        self.net_ = build_network(config)
+        self._workspace = Workspace(self.net_)
         self._optimizer = optimizers.make(config["train"])
-        self._schedule = schedules.Schedule(config["train"], self._optimizer)
+        self._schedule = Schedule(config["train"])
         self._shuffle_rng = seeding.rng(config["seed"], "shuffle")
         self.loss_curve_ = []
         self.n_iter_ = 0
@@ -179,7 +181,7 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
     def _epoch(self, X, y, X_val=None, y_val=None):
         """One epoch of the trainer's rule on ``X, y`` (class indices); returns the metrics record."""
         val = (X_val, y_val) if X_val is not None else None
-        record, _, non_finite = run_epoch(self.net_, self._optimizer, self._shuffle_rng, self.config_["train"],
+        record, _, non_finite = run_epoch(self._workspace, self._optimizer, self._shuffle_rng, self.config_["train"],
                                           (X, y), val)
         if non_finite:
             raise ValueError(f"{type(self).__name__}: training diverged at epoch {self.n_iter_ + 1}: "
@@ -187,7 +189,7 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
                              f"or lower alpha (now {self._optimizer.alpha})")
         self.n_iter_ += 1
         self.loss_curve_.append(record["train_loss"])
-        self._schedule.epoch_end(self.n_iter_, len(y), record)
+        self._optimizer.alpha = self._schedule.epoch_end(self.n_iter_, len(y), record)
         return record
 
     @available_if(_not_lbfgs)

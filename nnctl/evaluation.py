@@ -1,45 +1,49 @@
 """``nnctl eval``: a checkpoint's loss, accuracy, confusion matrix and per-class scores on a split."""
 from __future__ import annotations
 
-from . import checkpoint, config as config_mod, data as data_mod
+import copy
+
+from . import config as config_mod
 from .errors import DataError
-from .trainer import build_network, evaluate
+from .model.network import evaluate
+from .targets import data_of
+from .training.checkpoint import TrainedModel
 
 
 def evaluate_checkpoint(path, source=None, split=None):
     """Evaluate the checkpoint at ``path`` on ``split`` of the run's data, or of ``source`` if given.
 
     ``split`` defaults to ``test`` for the run's own data (rebuilt from its seed) and to ``all`` for
-    another source, whose rows are then used unsplit.
+    another source, whose rows are then used unsplit. Either way the rows go through the network's
+    own preprocessing, columns picked by name as ``predict`` picks them.
     """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    ckpt = checkpoint.load(path)
+    model = TrainedModel.open(path)
     where = str(path)
-    config = config_mod.of_checkpoint(ckpt.config, where)
+    config = model.config
     if source is not None:
+        config = copy.deepcopy(config)
         config["data"]["source"] = source
         config = config_mod.validate(config, "--data")
     split = split or ("test" if source is None else "all")
-    data = data_mod.prepare(config, where, scaler=ckpt.scaler, class_names=ckpt.meta["class_names"],
-                            whole=split == "all")
-    data_mod.check_fits(config["model"]["layers"], data.n_features, len(ckpt.meta["class_names"]), where)
+    data = data_of(model, where, config, whole=split == "all", keep_raw=False)
     X, y = data.splits["train" if split == "all" else split]
     if len(y) == 0:
         fraction = {"val": "data.val_fraction", "test": "data.test_fraction"}.get(split)
         hint = f" ({fraction} is {config['data'][fraction.split('.')[1]]}; use --split train or all)" if fraction else ""
         raise DataError(f"{where}: the {split} split of {config['data']['source']} is empty{hint}")
-    net = build_network(config, params=ckpt.params)
+    net, class_names = model.net, model.class_names
     loss, acc = evaluate(net, X, y)
     pred = net.predict(X)
-    classes = list(range(len(ckpt.meta["class_names"])))
+    classes = list(range(len(class_names)))
     precision, recall, f1, support = precision_recall_fscore_support(y, pred, labels=classes, zero_division=0)
     return {
-        "checkpoint": where, "epoch": ckpt.meta["epoch"], "source": config["data"]["source"], "split": split,
-        "samples": int(len(y)), "loss": loss, "accuracy": acc, "class_names": ckpt.meta["class_names"],
+        "checkpoint": where, "epoch": model.epoch, "source": config["data"]["source"], "split": split,
+        "samples": int(len(y)), "loss": loss, "accuracy": acc, "class_names": class_names,
         "confusion_matrix": confusion_matrix(y, pred, labels=classes).tolist(),
         "per_class": [{"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-                      for name, p, r, f, s in zip(ckpt.meta["class_names"], precision, recall, f1, support)],
+                      for name, p, r, f, s in zip(class_names, precision, recall, f1, support)],
     }
 
 

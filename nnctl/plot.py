@@ -1,37 +1,19 @@
-"""``nnctl plot``: learning curves of a run or of a whole sweep, and a 2-input network's decision boundary.
+"""Figures: learning curves of a run or of a whole sweep, and a 2-input network's decision boundary.
 
-Reads only what training wrote (``metrics.jsonl``, ``checkpoints/last.npz``, a sweep's ``results.csv``);
-draws with matplotlib's Agg backend, so no display is needed.
+Reads only what training wrote (``metrics.jsonl``, ``checkpoints/last.npz``, a sweep's ``results.csv``),
+through the modules that own those files; draws with matplotlib's Agg backend, so no display is needed.
 """
 from __future__ import annotations
 
-import csv
-import json
 import math
 from pathlib import Path
 
-import click
-
 from .errors import NnctlError, RunDirError
+from .sweep import is_sweep_dir, sweep_runs
+from .training.rundir import RunDir, read_metrics
 
 PANELS = (("train_loss", "train loss J"), ("val_loss", "validation loss J"),
           ("train_acc", "train accuracy"), ("val_acc", "validation accuracy"))
-
-
-def read_metrics(run_dir):
-    """The records of ``run_dir/metrics.jsonl``; a line cut short by a kill ends the list."""
-    path = Path(run_dir) / "metrics.jsonl"
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
-    records = []
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            break
-    return records
 
 
 def series(records, key):
@@ -39,27 +21,6 @@ def series(records, key):
     pairs = [(r["epoch"], r[key]) for r in records
              if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
     return [e for e, _ in pairs], [v for _, v in pairs]
-
-
-def sweep_runs(sweep_dir):
-    """``[(label, run_dir, status)]`` of a sweep, in ``results.csv`` order, labelled by their overrides."""
-    sweep_dir = Path(sweep_dir)
-    results = sweep_dir / "results.csv"
-    if not results.is_file():  # a directory of run directories without a table: label them by name
-        return [(d.name, d, "") for d in sorted(sweep_dir.iterdir()) if (d / "metrics.jsonl").is_file()]
-    with open(results, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        fixed = {"run", "status", "epochs", "train_loss", "train_acc", "val_loss", "val_acc",
-                 "test_loss", "test_acc", "seconds", "message"}
-        keys = [k for k in reader.fieldnames or [] if k not in fixed]
-    out = []
-    for row in rows:
-        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={row[k]}" for k in keys) or row["run"]
-        if row.get("status") and row["status"] != "ok":
-            label += f" ({row['status']})"
-        out.append((label, sweep_dir / row["run"], row.get("status", "")))
-    return out
 
 
 def _pyplot():
@@ -83,7 +44,7 @@ def _curves(axes, records, label=None, color=None, style="-"):
 def _loss_scale(axes):
     """Log y for loss panels spanning decades (a diverging run), with explicit limits: matplotlib's
     autoscaled log axis overflows on losses near 1e300."""
-    import numpy as np  # here, not at the top: cli imports this module, and `nnctl --help` needs no NumPy
+    import numpy as np
 
     for ax in axes:
         v = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()] or [np.zeros(0)])
@@ -101,16 +62,13 @@ def decision_boundary(ax, run_dir, resolution=200):
     """
     import numpy as np
 
-    from . import checkpoint, config as config_mod, data as data_mod, scaling
-    from .trainer import build_network
+    from .targets import data_of
+    from .training.checkpoint import TrainedModel
 
-    path = Path(run_dir) / "checkpoints" / "last.npz"
-    ckpt = checkpoint.load(path)
-    config = config_mod.of_checkpoint(ckpt.config, path)
-    if config["model"]["layers"][0] != 2:
+    model = TrainedModel.open(RunDir(run_dir).last)
+    if model.net.layers[0] != 2:
         return False
-    data = data_mod.prepare(config, str(run_dir), scaler=ckpt.scaler, class_names=ckpt.meta["class_names"])
-    net = build_network(config, params=ckpt.params)
+    data = data_of(model, str(run_dir))
     X, y = data.raw["train"], data.splits["train"][1]
     lo, hi = X.min(axis=0), X.max(axis=0)
     pad = 0.1 * np.where(hi > lo, hi - lo, 1.0)
@@ -118,11 +76,11 @@ def decision_boundary(ax, run_dir, resolution=200):
                          np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution))
     grid = np.c_[g1.ravel(), g2.ravel()]
     with np.errstate(all="ignore"):
-        classes = net.predict(scaling.apply(ckpt.scaler, grid)).reshape(g1.shape)
+        classes = model.net.predict(model.preprocessor.apply_scaler(grid)).reshape(g1.shape)
     k = len(data.class_names)
     ax.contourf(g1, g2, classes, levels=np.arange(k + 1) - 0.5, cmap="tab10", vmin=0, vmax=9, alpha=0.25)
     ax.scatter(X[:, 0], X[:, 1], c=y, cmap="tab10", vmin=0, vmax=9, s=8, edgecolors="none")
-    ax.set_title(f"decision boundary, epoch {ckpt.meta['epoch']}")
+    ax.set_title(f"decision boundary, epoch {model.epoch}")
     ax.set_xlabel(data.feature_names[0])
     ax.set_ylabel(data.feature_names[1])
     return True
@@ -131,7 +89,7 @@ def decision_boundary(ax, run_dir, resolution=200):
 def plot_run(run_dir, out):
     """Loss and accuracy curves of one run, plus its decision boundary for a 2-input network."""
     plt = _pyplot()
-    records = read_metrics(run_dir)
+    records = RunDir(run_dir).read_metrics()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     for ax, metric, title in ((axes[0], "loss", "loss J"), (axes[1], "acc", "accuracy")):
         for split, style in (("train", "-"), ("val", "--")):
@@ -167,7 +125,7 @@ def plot_sweep(sweep_dir, out):
     fig, axes = plt.subplots(2, 2, figsize=(15, 9))
     colors = plt.get_cmap("tab20" if len(runs) > 10 else "tab10")
     for i, (label, run_dir, status) in enumerate(runs):
-        records = read_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
+        records = read_metrics(RunDir(run_dir).metrics, missing_ok=True)
         _curves(axes.ravel(), records, label=label, color=colors(i % colors.N),
                 style=("-", "--", ":")[(i // colors.N) % 3])  # colours repeat past the palette; styles tell apart
     _loss_scale(axes[0])
@@ -199,20 +157,8 @@ def plot(path, out=None):
     """Plot a run directory or a sweep directory; return the PNG's path (default ``path/plot.png``)."""
     path = Path(path)
     out = Path(out) if out is not None else path / "plot.png"
-    if (path / "metrics.jsonl").is_file():
+    if RunDir(path).metrics.is_file():
         return plot_run(path, out)
-    if (path / "results.csv").is_file() or any(p.is_file() for p in path.glob("*/metrics.jsonl")):
+    if is_sweep_dir(path):
         return plot_sweep(path, out)
     raise RunDirError(f"{path}: neither a run directory (no metrics.jsonl) nor a sweep directory (no results.csv)")
-
-
-@click.command(name="plot")
-@click.argument("path", metavar="RUN_DIR|SWEEP_DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="PNG file to write (default: plot.png inside the directory).")
-def plot_command(path, out):
-    """Learning curves (loss and accuracy, train and validation) of a run or of every run of a sweep.
-
-    For a run of a 2-input network, also its decision boundary over the train data. Prints the PNG's path.
-    """
-    click.echo(str(plot(path, out)))

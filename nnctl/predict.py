@@ -10,26 +10,23 @@ import io
 
 import numpy as np
 
-from . import checkpoint, csvdata, scaling
+from .data.csvfile import iter_features
+from .data.preprocess import first_non_finite_row
 from .errors import DataError
-from .mlp import MLP
+from .training.checkpoint import TrainedModel
 
 
 def predict_lines(checkpoint_path, lines, where, proba=False, write=None, chunk=65536):
     """Answer the CSV feature rows of ``lines`` (any iterable of text lines) chunk by chunk through
     ``write(text)``: one class name per line, or a probability CSV headed by the class names."""
-    ckpt = checkpoint.load(checkpoint_path)
-    model = ckpt.config["model"]
-    names = ckpt.meta.get("feature_names") or [f"x{i + 1}" for i in range(model["layers"][0])]
-    net = MLP(model["layers"], model["activation"], dtype=model.get("dtype", "float64"), params=ckpt.params)
-    classes = ckpt.meta["class_names"]
+    model = TrainedModel.open(checkpoint_path)
+    net, classes, preprocessor = model.net, model.class_names, model.preprocessor
     done = 0
-    for X in csvdata.iter_features(lines, where, names, chunk):
-        with np.errstate(over="ignore", invalid="ignore"):
-            X = scaling.apply(ckpt.scaler, X * ckpt.config["data"]["input_scale"])
-        bad = np.argwhere(~np.isfinite(X))
-        if len(bad):  # a silent NaN would become class 0
-            raise DataError(f"{where}: data row {done + bad[0][0] + 1} overflows after the network's input scaling")
+    for X in iter_features(lines, where, preprocessor.feature_names, chunk):
+        X = preprocessor.transform(X)
+        bad = first_non_finite_row(X)
+        if bad is not None:  # a silent NaN would become class 0
+            raise DataError(f"{where}: data row {done + bad + 1} overflows after the network's input scaling")
         out = io.StringIO()
         if proba:
             if done == 0:  # the header goes out with the first answers, so a bad first chunk prints nothing

@@ -16,17 +16,20 @@ import re
 import time
 from pathlib import Path
 
-import yaml
-
 from . import config as config_mod
 from .errors import ConfigError, NnctlError, RunDirError, TrainingDiverged
+from .files import write_text
+from .training.rundir import RunDir
 
+RESULTS = "results.csv"  # the sweep directory's table; each run has its own run directory beside it
 FIGURES = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 STATUSES = ("ok", "diverged", "error")
 
 
 def parse_grid(text):
     """``"train.alpha=0.01,0.1"`` → ``("train.alpha", [0.01, 0.1])``; values are a YAML flow sequence."""
+    import yaml
+
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key or not raw.strip():
@@ -96,7 +99,7 @@ def plan(config_path, grids, overrides=(), out=None):
 
 def check_out_dir(out_dir, runs, force):
     """Refuse to mix a new sweep into an old one unless ``force``."""
-    taken = [p for p in [out_dir / "results.csv", *(out_dir / name / "config.yaml" for name, _, _ in runs)]
+    taken = [p for p in [out_dir / RESULTS, *(out_dir / name / "config.yaml" for name, _, _ in runs)]
              if p.exists()]
     if taken and not force:
         raise RunDirError(f"{out_dir}: already holds a sweep ({taken[0]}); use --force to replace it")
@@ -108,7 +111,7 @@ def check_out_dir(out_dir, runs, force):
 
 def run_one(config, force, where):
     """Train one run in this process; return its figures and status. Never raises an ``Exception``."""
-    from .trainer import Trainer
+    from .training.trainer import Trainer
 
     start = time.perf_counter()
     row = dict.fromkeys(FIGURES)
@@ -129,10 +132,10 @@ def run_one(config, force, where):
 def _epochs_done(run_dir):
     """Epochs completed before a run diverged: the last record of its ``metrics.jsonl``."""
     try:
-        lines = (Path(run_dir) / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-        return json.loads(lines[-1])["epoch"] if lines else 0
-    except (OSError, ValueError, KeyError):
+        records = RunDir(run_dir).read_metrics(missing_ok=True)
+    except RunDirError:
         return 0
+    return records[-1]["epoch"] if records else 0
 
 
 def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_result=None):
@@ -150,10 +153,7 @@ def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_resu
         rows.append(row)
         if on_result:
             on_result(row, len(rows), len(runs))
-    text = to_csv(keys, rows)
-    from .checkpoint import atomic_write
-
-    atomic_write(out_dir / "results.csv", lambda f: f.write(text.encode("utf-8")))
+    write_text(out_dir / RESULTS, to_csv(keys, rows))
     return out_dir, keys, rows
 
 
@@ -198,3 +198,36 @@ def _fmt(value, column):
     if column == "seconds":
         return f"{value:.2f}"
     return _cell(value)
+
+
+def sweep_runs(sweep_dir):
+    """``[(label, run_dir, status)]`` of a sweep, in ``results.csv`` order, labelled by their overrides."""
+    sweep_dir = Path(sweep_dir)
+    results = sweep_dir / RESULTS
+    if not results.is_file():  # a directory of run directories without a table: label them by name
+        return [(d.name, d, "") for d in sorted(sweep_dir.iterdir()) if RunDir(d).metrics.is_file()]
+    try:
+        with open(results, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            fieldnames = reader.fieldnames or []
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise RunDirError(f"{results}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    fixed = set(columns([]))
+    keys = [k for k in fieldnames if k not in fixed]
+    if "run" not in fieldnames or any(not row.get("run") or None in row for row in rows):
+        raise RunDirError(f"{results}: not a sweep's results table (every row needs a run name, "
+                          f"as many cells as the header)")
+    out = []
+    for row in rows:
+        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={row[k]}" for k in keys) or row["run"]
+        if row.get("status") and row["status"] != "ok":
+            label += f" ({row['status']})"
+        out.append((label, sweep_dir / row["run"], row.get("status", "")))
+    return out
+
+
+def is_sweep_dir(path):
+    """A sweep's table, or run directories one level down."""
+    path = Path(path)
+    return (path / RESULTS).is_file() or any(RunDir(p).metrics.is_file() for p in path.iterdir() if p.is_dir())

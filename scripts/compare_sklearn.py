@@ -3,7 +3,7 @@
 For each config: nnctl trains it (in a temporary run directory), and an ``MLPClassifier`` gets the same
 hidden layers, activation, batch size, learning rate and epochs, plain SGD (no momentum, constant rate,
 no early stopping), and an L2 term converted from nnctl's λ. Both see the identical scaled train split
-from ``nnctl.data.prepare`` and are scored on the same test split.
+from ``nnctl.data.dataset.prepare`` and are scored on the same test split.
 
 The λ convention: nnctl's penalty ``(λ/2)‖W‖²`` is not divided by the batch size m, so its gradient adds
 ``λW`` per step; scikit-learn divides ``alpha`` by the batch's sample count, adding ``(alpha/m)W``. So
@@ -48,7 +48,7 @@ def compare(config_path, epochs=None, seed=None):
     from sklearn.exceptions import ConvergenceWarning
 
     from nnctl import config as config_mod
-    from nnctl.trainer import Trainer
+    from nnctl.training.trainer import Trainer
 
     overrides = [f"train.epochs={epochs}"] if epochs is not None else []
     overrides += [f"seed={seed}"] if seed is not None else []

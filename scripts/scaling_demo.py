@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl import config as config_mod, data as data_mod
-from nnctl.mlp import ACTIVATIONS, log_softmax
-from nnctl.trainer import build_network
+from nnctl import config as config_mod
+from nnctl.data import dataset as data_mod
+from nnctl.model.network import ACTIVATIONS, log_softmax
+from nnctl.training.checkpoint import build_network
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "scaling-demo.yaml"

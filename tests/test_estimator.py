@@ -13,8 +13,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nnctl import NNClassifier
-from nnctl.mlp import MLP
-from nnctl.trainer import train_steps
+from nnctl.model.network import MLP
+from nnctl.model.fastpath import Workspace
 
 # Small and quick, and still sure to learn the checks' well-separated blobs.
 CHECKED = NNClassifier(hidden_layer_sizes=(8,), activation="tanh", optimizer="adam", alpha=0.05,
@@ -51,15 +51,16 @@ def test_grid_search_sets_nnctl_parameters(iris):
 
 
 def test_fit_is_the_trainers_computation(iris):
-    # Same seed streams, same rule: the estimator's weights equal a hand-run of train_steps bit for bit.
+    # Same seed streams, same rule: the estimator's weights equal a hand-run of the optimizer's epochs bit for bit.
     X, y = StandardScaler().fit_transform(iris[0]), iris[1]
     clf = NNClassifier(hidden_layer_sizes=(5,), epochs=4, random_state=7).fit(X, y)
-    from nnctl import optimizers, seeding
+    from nnctl import seeding
+    from nnctl.training import optimizers
 
     net = MLP([4, 5, 3], activation="sigmoid", lam=1e-3, rng=seeding.rng(7, "init"))
-    opt, shuffle = optimizers.SGD(0.5), seeding.rng(7, "shuffle")
+    opt, shuffle, ws = optimizers.SGD(0.5), seeding.rng(7, "shuffle"), Workspace(net)
     for _ in range(4):
-        train_steps(net, opt, X, y, shuffle.permutation(len(y)), 32)
+        opt.epoch(ws, X, y, shuffle.permutation(len(y)), 32)
     for k in net.params:
         assert np.array_equal(net.params[k], clf.net_.params[k])
     assert len(clf.loss_curve_) == 4 and clf.loss_curve_[-1] == pytest.approx(net.loss(X, y), rel=1e-12)

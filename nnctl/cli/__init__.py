@@ -1,0 +1,85 @@
+"""The ``nnctl`` command line, the only package that imports click. It parses, calls the library and
+prints; it holds no math.
+
+stdout carries results only; logs and progress go to stderr. Exit codes: 0 success, 1 the command ran
+and the result failed, 2 bad input (one ``Error: <where>: <what>`` line, no traceback).
+
+Each command lives in its own module, imported only when that command runs (or when ``--help`` lists
+them), so ``nnctl predict`` does not pay for the others.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import NnctlError
+
+INTERRUPTED = 130
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click ≥ 8.2; older clicks exit 0 themselves
+
+# command name -> (module in this package, the click command in it), in the order --help lists them
+COMMANDS = {
+    "train": ("train", "train"),
+    "eval": ("eval", "eval_"),
+    "predict": ("predict", "predict"),
+    "gradcheck": ("gradcheck", "gradcheck"),
+    "explain": ("explain", "explain"),
+    "sweep": ("sweep", "sweep"),
+    "plot": ("plot", "plot"),
+}
+
+
+class NnctlGroup(click.Group):
+    """Loads commands from ``COMMANDS`` on use, and turns every expected failure into one ``Error:``
+    line on stderr and an exit code."""
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name]
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except NO_ARGS_IS_HELP as exc:  # plain `nnctl`: the help, which is an answer, not an error
+            click.echo(exc.ctx.get_help())
+            code = 0
+        except click.ClickException as exc:
+            where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) else ""
+            click.echo(f"Error: {where}{exc.format_message()}", err=True)
+            code = exc.exit_code
+        except NnctlError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            code = exc.exit_code
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("Error: interrupted", err=True)
+            code = INTERRUPTED
+        except MemoryError as exc:  # e.g. n_samples or layer sizes far beyond this machine
+            click.echo(f"Error: not enough memory: {exc or 'allocation failed'}; use smaller data or layers",
+                       err=True)
+            code = 2
+        except BrokenPipeError:
+            sys.stderr.close()  # the reader of stdout went away (e.g. `| head`): not an error
+            code = 0
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=NnctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="nnctl", message="%(prog)s %(version)s")
+def cli():
+    """Train, check and use small fully connected neural networks, driven by YAML configs.
+
+    Exit codes: 0 success, 1 the command ran and failed (gradient check, divergence), 2 bad input.
+    """
+
+
+def main():
+    cli(prog_name="nnctl")

@@ -1,0 +1,39 @@
+"""``nnctl explain``: pick one sample, run ``explain.compute.explain`` on it, print it as text, Markdown or JSON."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .options import set_option
+
+
+@click.command()
+@click.argument("target", metavar="CONFIG|CHECKPOINT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@set_option
+@click.option("--index", type=int, help="Index of the sample in --split (default 0).")
+@click.option("--x", "x_text", metavar="V1,V2,…",
+              help="Raw feature values of a sample, scaled like the run's data (needs --y).")
+@click.option("--y", "label", metavar="LABEL", help="The class of the --x sample: a class name (or its index).")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True,
+              help="The split --index counts in.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
+              help="Plain text, Markdown with LaTeX equations, or JSON with every array in full.")
+@click.option("--full", is_flag=True, help="Print every entry of large matrices instead of a summary.")
+def explain(target, overrides, index, x_text, label, split, fmt, full):
+    """Show the derivation's forward pass, backward pass and update with one sample's numbers."""
+    from ..explain import compute, render
+    from ..explain.sample import select_sample
+    from ..targets import network_and_data
+
+    net, data, config = network_and_data(target, overrides)
+    x, y, context = select_sample(data, config, split, index, x_text, label)
+    context.update(target=str(target), optimizer=config["train"].get("optimizer", "sgd"))
+    ex = compute.explain(net.params, x, y, net.activation, net.lam, config["train"]["alpha"])
+    if fmt == "json":
+        click.echo(json.dumps(render.to_json(ex, context), indent=2))
+    elif fmt == "markdown":
+        click.echo(render.format_markdown(ex, context, full), nl=False)
+    else:
+        click.echo(render.format_text(ex, context, full))

@@ -1,0 +1,38 @@
+"""``nnctl gradcheck``: analytic gradients against centred differences, per parameter tensor."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .options import emit, emit_json, json_option, set_option
+
+
+@click.command()
+@click.argument("target", metavar="CONFIG|CHECKPOINT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@set_option
+@click.option("--samples", type=click.IntRange(min=1), default=16, show_default=True,
+              help="How many training samples the loss is computed on.")
+@click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True,
+              help="Step of the centred difference (J(θ+eps) − J(θ−eps)) / 2eps.")
+@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-7, show_default=True,
+              help="Largest relative error that passes.")
+@click.option("--max-entries", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Entries checked per tensor; larger tensors get a seeded random subset.")
+@json_option
+def gradcheck(target, overrides, samples, eps, tol, max_entries, as_json):
+    """Compare analytic gradients with centred differences for every parameter tensor (exit 1 on FAIL)."""
+    from ..model import gradcheck as gc
+    from ..seeding import rng as seeded
+    from ..targets import network_and_data
+
+    net, data, config = network_and_data(target, overrides)
+    X, y = data.splits["train"]
+    rng = seeded(config["seed"], "gradcheck")
+    take = rng.choice(len(y), size=min(samples, len(y)), replace=False)
+    report = gc.check(net, X[take], y[take], eps=eps, tol=tol, max_entries=max_entries, rng=rng)
+    if as_json:
+        emit_json(report)
+    else:
+        emit(gc.format_report(report))
+    return 0 if report["passed"] else 1

@@ -1,0 +1,39 @@
+"""Options shared by several commands, declared once, and the one way results reach stdout
+(imports only click and the standard library, so commands load fast)."""
+import json
+import sys
+from pathlib import Path
+
+import click
+
+
+class OutDir(click.Path):
+    """A directory to write; an empty string is refused (it would mean the current directory)."""
+
+    def __init__(self):
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("must not be empty", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def set_option(f):
+    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                        help="Override one config key, value parsed as YAML (e.g. --set train.alpha=0.1); repeatable.")(f)
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")(f)
+
+
+def emit_json(obj):
+    """A result as JSON on stdout."""
+    click.echo(json.dumps(obj, indent=2))
+
+
+def emit(text, nl=True):
+    """A result as text on stdout, flushed, so that it reaches the next command of a pipeline at once."""
+    click.echo(text, nl=nl)
+    sys.stdout.flush()

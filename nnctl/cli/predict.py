@@ -1,0 +1,24 @@
+"""``nnctl predict``: one prediction per input row, CSV on stdout, as the rows arrive."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .options import emit
+
+
+@click.command()
+@click.argument("checkpoint_path", metavar="CHECKPOINT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("input_file", metavar="[INPUT|-]", type=click.File("r", encoding="utf-8"), default="-")
+@click.option("--proba", is_flag=True, help="Print class probabilities as CSV, headed by the class names.")
+def predict(checkpoint_path, input_file, proba):
+    """Predict one label per feature row of INPUT (CSV, header optional; '-' or nothing reads stdin)."""
+    from ..errors import DataError
+    from ..predict import predict_lines
+
+    where = "<stdin>" if input_file.name == "<stdin>" else input_file.name
+    try:  # each chunk's answers are flushed, so they reach the next command of the pipeline as they are made
+        predict_lines(checkpoint_path, input_file, where, proba, lambda text: emit(text, nl=False))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where}: not UTF-8 text ({exc.reason})") from None

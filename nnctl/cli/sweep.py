@@ -1,0 +1,45 @@
+"""``nnctl sweep``: options and output. The work is in ``nnctl/sweep.py``, imported only when a sweep runs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .options import OutDir, emit, emit_json, json_option, set_option
+
+
+@click.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--grid", "grids", multiple=True, required=True, metavar="KEY=V1,V2,…",
+              help="One config key and its values (a YAML flow list, e.g. --grid model.layers=[2,3,2],[2,8,2]); "
+                   "repeatable: the sweep runs every combination.")
+@click.option("--out", type=OutDir(),
+              help="Sweep directory: one run directory per combination plus results.csv "
+                   "(default: the config's output.dir + '-sweep').")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs trained at once, each in its own worker process.")
+@click.option("--force", is_flag=True, help="Replace a sweep directory that already holds a sweep.")
+@set_option
+@json_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+def sweep(config_path, grids, overrides, out, jobs, force, quiet, as_json):
+    """Train every combination of the --grid values of CONFIG and tabulate the results.
+
+    Writes OUT/<run>/ (normal run directories) and OUT/results.csv, and prints the same table.
+    A run that diverges or fails is recorded with its status and message and the sweep goes on:
+    the exit code is 0 whenever the sweep itself ran, whatever the runs' statuses, and 2 for bad input.
+    """
+    from ..sweep import STATUSES, format_table, run
+
+    def progress(row, done, total):
+        if not quiet:
+            click.echo(f"nnctl sweep: [{done}/{total}] {row['run']}: {row['status']}", err=True)
+
+    out_dir, keys, rows = run(config_path, grids, overrides, out, jobs, force, progress)
+    if as_json:
+        emit_json(rows)
+    else:
+        emit(format_table(keys, rows))
+    if not quiet:
+        counts = ", ".join(f"{sum(r['status'] == s for r in rows)} {s}" for s in STATUSES)
+        click.echo(f"nnctl sweep: {len(rows)} runs ({counts}); table in {out_dir / 'results.csv'}", err=True)

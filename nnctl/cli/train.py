@@ -1,0 +1,83 @@
+"""``nnctl train``: train the network a config describes into a run directory."""
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from .options import OutDir, emit, emit_json, json_option, set_option
+
+
+@click.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@set_option
+@click.option("--out", type=OutDir(), help="Run directory to write (default: the config's output.dir).")
+@click.option("--resume", is_flag=True, help="Continue the run in the run directory from checkpoints/last.npz.")
+@click.option("--force", is_flag=True, help="Replace a run directory that already holds a run.")
+@json_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines on stderr.")
+def train(config_path, overrides, out, resume, force, as_json, quiet):
+    """Train the network CONFIG describes and write a run directory."""
+    from .. import config as config_mod
+    from ..errors import Interrupted, TrainingDiverged
+    from ..training.trainer import Trainer
+    from .interrupts import StopRequest
+
+    if resume and force:
+        raise click.UsageError("--resume and --force contradict each other: continue the run, or replace it")
+    config = config_mod.load(config_path, overrides)
+    if out is not None:
+        config["output"]["dir"] = str(out)
+    trainer = Trainer(config, config["output"]["dir"], resume=resume, force=force, where=str(config_path))
+    epochs = config["train"]["epochs"]
+    if not quiet:
+        verb = f"resuming at epoch {trainer.epoch}" if resume else "training"
+        click.echo(f"nnctl: {verb} {config['model']['layers']} on {config['data']['source']} "
+                   f"for {epochs} epochs -> {trainer.run_dir}", err=True)
+    bar = None
+    if not quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=epochs, initial=trainer.epoch, unit="epoch", file=sys.stderr, leave=False)
+
+    def on_epoch(record):
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['train_loss']:.4f}", val_acc=f"{record['val_acc'] or 0:.3f}")
+
+    def notify():
+        if not quiet:
+            click.echo("nnctl: stopping after this epoch (Ctrl-C again to abort at once)", err=True)
+
+    try:
+        with StopRequest(notify) as stop:
+            summary = trainer.fit(on_epoch, stop=stop)
+    except Interrupted as exc:
+        again = ["nnctl", "train", str(config_path), *(w for o in overrides for w in ("--set", o)),
+                 "--out", str(trainer.run_dir), "--resume"]
+        raise Interrupted(f"{exc}; resume with: {shlex.join(again)}") from None
+    except TrainingDiverged:
+        if as_json:  # a script reading stdout gets the failed run's summary, as summary.json holds it
+            emit_json(trainer.divergence)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if as_json:
+        emit_json(summary)
+    else:
+        emit(format_summary(summary))
+
+
+def _fmt(value, spec=".4f"):
+    return "-" if value is None else format(value, spec)
+
+
+def format_summary(s):
+    lines = [f"{'split':<7}{'loss':>10}{'accuracy':>10}"]
+    for name in ("train", "val", "test"):
+        lines.append(f"{name:<7}{_fmt(s[f'{name}_loss']):>10}{_fmt(s[f'{name}_acc']):>10}")
+    lines.append(f"epochs {s['epochs']}, best epoch {s['best_epoch']}, {s['seconds']:.2f} s, run {s['run_dir']}")
+    return "\n".join(lines)

@@ -1,0 +1,152 @@
+"""A source made ready for a network: labels encoded, split (stratified, seeded), preprocessed with
+the ``Preprocessor`` fitted on the train split.
+
+Arrays: ``X`` is ``(m, n0)`` float64, ``y`` is ``(m,)`` int64 of class indices ``0..K−1``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import DataError
+from . import preprocess
+from .preprocess import Preprocessor
+from .sources import load_source
+from .splitting import SPLITS, split_indices
+
+
+@dataclass
+class Data:
+    """The network-ready splits of one source, with the ``Preprocessor`` that made them."""
+
+    splits: dict                      # name -> (X, y); X preprocessed, shape (m, n0)
+    preprocessor: Preprocessor
+    class_names: list
+    source: str = ""
+    raw: dict = field(default_factory=dict, repr=False)  # name -> X after input_scale, before the scaler
+
+    @property
+    def feature_names(self):
+        return self.preprocessor.feature_names
+
+    @property
+    def n_features(self):
+        return self.preprocessor.n_features
+
+    @property
+    def scaler(self):
+        return self.preprocessor.scaler
+
+
+def _label_name(value):
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def encode_labels(labels, where, min_classes=2):
+    """Map labels of any kind to ``0..K−1``; numbers sort numerically, text alphabetically."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "US":
+        try:
+            numeric = labels.astype(np.float64)
+        except ValueError:
+            numeric = None
+        if numeric is not None and np.all(np.isfinite(numeric)):
+            labels = numeric
+    integer = labels.dtype.kind in "iu" and np.can_cast(labels.dtype, np.intp)
+    if integer and len(labels) and int(labels.max()) - int(labels.min()) < 2**20:
+        # Integer labels: a lookup table gives np.unique's answer without sorting copies of the labels.
+        low = labels.min()
+        shifted = labels - low if low else labels
+        present = np.flatnonzero(np.bincount(shifted))
+        values = (present + int(low)).astype(labels.dtype)
+        if low == 0 and len(present) == present[-1] + 1 and labels.dtype == np.int64:
+            y = labels  # already the codes 0..K−1
+        else:
+            table = np.zeros(int(present[-1]) + 1, dtype=np.int64)
+            table[present] = np.arange(len(present))
+            y = table[shifted]
+    else:
+        values, y = np.unique(labels, return_inverse=True)
+    if len(values) < min_classes:
+        raise DataError(f"{where}: the labels hold a single class ({_label_name(values[0]) if len(values) else 'none'}); "
+                        "classification needs at least 2")
+    return y.astype(np.int64, copy=False), [_label_name(v) for v in values]
+
+
+def check_fits(layers, n_features, n_classes, where):
+    if layers[0] != n_features:
+        raise DataError(f"{where}: model.layers[0] is {layers[0]} but the data has {n_features} features")
+    if layers[-1] != n_classes:
+        raise DataError(f"{where}: model.layers[-1] is {layers[-1]} but the data has {n_classes} classes")
+
+
+def _check_finite(X, feature_names, d, after):
+    bad = np.argwhere(~np.isfinite(X))
+    if len(bad):
+        raise DataError(f"{d['source']}: column {feature_names[bad[0][1]]!r} overflows after {after} "
+                        f"(data.input_scale={d['input_scale']}); rescale the data")
+
+
+def prepare(config, where="config", preprocessor=None, class_names=None, keep_raw=True, whole=False):
+    """Load, encode, split and preprocess the data ``config`` describes.
+
+    ``preprocessor`` (a trained network's) is applied instead of fitting a new one, to the source's
+    columns picked by name as ``predict`` picks them; ``class_names`` (from a checkpoint) fixes the
+    label → index mapping, and then a source may hold only some of the classes; ``keep_raw=False``
+    leaves ``Data.raw`` empty, so that the data is held once (training needs only the network-ready
+    splits); ``whole=True`` puts every row in ``train``, unsplit.
+    """
+    d = config["data"]
+    X, labels, feature_names, names = load_source(config)
+    if preprocessor is not None:
+        cols = preprocessor.columns(feature_names, d["source"])
+        if cols is None:
+            raise DataError(f"{where}: the network takes {preprocessor.n_features} features, "
+                            f"but {d['source']} has {X.shape[1]}")
+        if cols != list(range(X.shape[1])):
+            X = X[:, cols]
+        feature_names = preprocessor.feature_names
+    if names is not None:
+        y, class_names_here = np.asarray(labels, dtype=np.int64), names
+    else:
+        y, class_names_here = encode_labels(labels, d["source"], min_classes=1 if class_names else 2)
+    if class_names is not None and class_names != class_names_here:
+        lookup = {name: i for i, name in enumerate(class_names)}
+        unknown = sorted(set(class_names_here) - set(lookup))
+        if unknown:
+            raise DataError(f"{d['source']}: labels {unknown} are not among the network's classes {class_names}")
+        y = np.array([lookup[class_names_here[i]] for i in y], dtype=np.int64)
+        class_names_here = class_names
+    # Peak memory is X plus its split copies: scaling happens in place, X is dropped once split, and
+    # the labels wait in the narrowest integer type meanwhile.
+    codes = y.astype(np.int8 if len(class_names_here) < 128 else np.int32)
+    del labels, y
+    if whole:
+        empty = np.array([], dtype=np.int64)
+        index = {"train": np.arange(len(codes)), "val": empty, "test": empty}
+    else:
+        index = split_indices(codes, d["val_fraction"], d["test_fraction"], config["seed"], where)
+    fitting = preprocessor is None
+    if fitting:  # the scaler is fitted below, on the train split
+        preprocessor = Preprocessor(list(feature_names), d["input_scale"], scaler=None)
+    raw, parts = {}, {}
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _check_finite, as a DataError
+        if preprocessor.input_scale != 1.0:
+            preprocessor.scale_inputs(X)  # in place: X is this function's own array, made by load_source
+            _check_finite(X, feature_names, d, "data.input_scale")
+        for name in SPLITS:  # train first: the scaler is fitted on it
+            part = X[index[name]]
+            if keep_raw:
+                raw[name], part = part, part.copy()
+            if fitting and name == "train":
+                preprocessor.scaler = preprocess.fit(d["scaler"], part)
+            parts[name] = preprocessor.apply_scaler(part, out=part)
+            del part
+    del X
+    splits = {name: (parts.pop(name), codes[index.pop(name)].astype(np.int64)) for name in SPLITS}
+    for Xs, _ in splits.values():
+        _check_finite(Xs, feature_names, d, f"data.input_scale and the {d['scaler']} scaler")
+    return Data(splits, preprocessor, class_names_here, d["source"], raw)

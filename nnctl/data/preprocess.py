@@ -1,0 +1,131 @@
+"""Raw input → network input, in one place: pick the network's columns by name, multiply by
+``data.input_scale``, then apply the scaler fitted on the train split. Train, eval, predict, explain and
+plot all go through the ``Preprocessor``.
+
+Every scaler reduces to ``(X − center) / scale`` per feature, so its two fitted arrays go into the
+checkpoint without pickle and ``predict`` re-applies them with NumPy alone. The standard and min-max
+scalers are fitted with NumPy in row chunks, as scikit-learn's StandardScaler and MinMaxScaler define
+them (equal to float rounding), so that large data needs no full-size temporaries and training does not
+import scikit-learn; the robust scaler uses scikit-learn.
+
+Shapes: ``X`` is ``(m, n0)``; ``center`` and ``scale`` are ``(n0,)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..choices import pick
+from ..errors import DataError
+
+
+def _none(X):
+    n = X.shape[1]
+    return np.zeros(n), np.ones(n)
+
+
+def _standard(X, chunk=65536):
+    """Per-feature mean and population standard deviation, by StandardScaler's corrected two-pass
+    formula; a (near-)constant feature gets scale 1, by scikit-learn's test for one."""
+    m = len(X)
+    mean = X.sum(axis=0) / m
+    correction, squares = np.zeros_like(mean), np.zeros_like(mean)
+    for s in range(0, m, chunk):
+        d = X[s:s + chunk] - mean
+        correction += d.sum(axis=0)
+        d *= d
+        squares += d.sum(axis=0)
+    var = (squares - correction ** 2 / m) / m
+    eps = np.finfo(np.float64).eps
+    constant = var <= m * eps * var + (m * mean * eps) ** 2
+    scale = np.sqrt(var)
+    scale[constant] = 1.0
+    return mean, scale
+
+
+def _minmax(X):
+    center = X.min(axis=0)
+    scale = X.max(axis=0) - center
+    scale[scale == 0.0] = 1.0  # as scikit-learn does: a constant feature is left unscaled
+    return center, scale
+
+
+def _robust(X):
+    from sklearn import preprocessing
+
+    s = preprocessing.RobustScaler().fit(X)
+    return s.center_, s.scale_
+
+
+# name -> fit(X_train) -> (center, scale)
+SCALERS = {"standard": _standard, "minmax": _minmax, "robust": _robust, "none": _none}
+
+
+def fit(name, X_train):
+    """Fit scaler ``name`` on ``X_train`` ``(m, n0)``; return ``{"center": (n0,), "scale": (n0,)}``."""
+    center, scale = pick(SCALERS, name, "scaler")(X_train)
+    return {"center": np.asarray(center, dtype=np.float64), "scale": np.asarray(scale, dtype=np.float64)}
+
+
+def apply(scaler, X, out=None):
+    """``(X − center) / scale`` for ``X`` of shape ``(m, n0)``; ``out=X`` scales in place."""
+    out = np.subtract(X, scaler["center"], out=out)
+    out /= scaler["scale"]
+    return out
+
+
+def column_order(header, feature_names, where):
+    """Which columns of a file with column names ``header`` are the network's features, in its order;
+    ``None`` when the file does not have one column per feature (the caller says so in its words).
+
+    By name when every feature name is in the header (a file with its columns in another order, or with
+    extra columns such as ids, still lines up); else the columns other than ``label``, in file order.
+    """
+    n = len(feature_names)
+    if len(set(feature_names)) == n and set(feature_names) <= set(header):
+        twice = sorted({name for name in header if header.count(name) > 1})
+        if twice:
+            raise DataError(f"{where}: column {twice[0]!r} appears more than once in the header")
+        return [header.index(name) for name in feature_names]
+    cols = [i for i, name in enumerate(header) if name != "label"]
+    return cols if len(cols) == n else None
+
+
+@dataclass
+class Preprocessor:
+    """The fitted raw-input → network-input map of one network."""
+
+    feature_names: list
+    input_scale: float
+    scaler: dict  # {"center": (n0,), "scale": (n0,)}, fitted on the train split after input_scale
+
+    @property
+    def n_features(self):
+        return len(self.feature_names)
+
+    def columns(self, header, where):
+        """``column_order(header, self.feature_names, where)``: the header's columns in the network's order."""
+        return column_order(header, self.feature_names, where)
+
+    def scale_inputs(self, X):
+        """``X · input_scale`` in place (``X`` must be the caller's own float array); returns ``X``."""
+        if self.input_scale != 1.0:
+            X *= self.input_scale
+        return X
+
+    def apply_scaler(self, X, out=None):
+        """The scaler's step alone, on inputs already multiplied by ``input_scale``."""
+        return apply(self.scaler, X, out=out)
+
+    def transform(self, X):
+        """Network input for raw rows ``X`` ``(m, n0)``, in the network's column order; a new array.
+        Overflow gives non-finite entries, which ``first_non_finite_row`` finds."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self.apply_scaler(np.asarray(X, dtype=np.float64) * self.input_scale)
+
+
+def first_non_finite_row(X):
+    """The index of the first row of ``X`` holding a non-finite value, or ``None``."""
+    bad = np.argwhere(~np.isfinite(X))
+    return int(bad[0][0]) if len(bad) else None

@@ -1,0 +1,1 @@
+"""nnctl explain: the derivation computed on real numbers (compute.py, independent of model/) and shown (render.py)."""

@@ -1,0 +1,129 @@
+"""The derivation's computation for one sample, every intermediate array kept: what ``nnctl explain`` shows.
+
+Shapes follow the derivation (not ``model/network.py``'s rows-are-samples batches): one sample is a column.
+``a(0) = x`` is ``(n0, 1)``; ``W(l)`` is ``(n(l), n(l-1))``; ``b(l)``, ``z(l)``, ``a(l)``, ``δ(l)`` are
+``(n(l), 1)``; ``p`` and ``onehot(y)`` are ``(nL, 1)``. With ``m = 1`` there is no ``1/m``.
+
+Everything is computed here from the equations, step by step, in float64 — deliberately not by calling
+``MLP.loss_and_grads`` — so that comparing the two (the tests do) checks one against the other. The
+finite-difference check differentiates the network's own ``MLP.loss``, so it, too, sets these equations
+against nnctl's network rather than against themselves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..choices import pick
+from ..errors import ConfigError
+from ..model.gradcheck import numeric_gradient, relative_error
+from ..model.network import ACTIVATIONS, MLP
+
+# g'(z(l)) per activation, as a function of (z, a = g(z)); the derivation writes the sigmoid's as a(1 − a).
+G_PRIME = {
+    "sigmoid": lambda z, a: a * (1.0 - a),
+    "tanh": lambda z, a: 1.0 - a * a,
+    "relu": lambda z, a: (z > 0).astype(np.float64),
+}
+
+
+@dataclass
+class Explanation:
+    """One sample through the network and one gradient-descent step, every array by name.
+
+    ``arrays`` (insertion order = computation order): ``a0``; per layer ``W{l}``, ``b{l}``, ``z{l}``,
+    ``a{l}``; ``p``, ``onehot``; backwards from ``l = L``: ``delta{l}``, ``dW{l}_data`` (``δ(l)·a(l-1)ᵀ``),
+    ``dW{l}``, ``db{l}`` and, for ``l > 1``, ``da{l-1}`` (``W(l)ᵀ·δ(l)``), ``g_prime{l-1}``,
+    ``delta{l-1}``; then ``W{l}_new``, ``b{l}_new`` (after one step) and ``fd_dW{l}``, ``fd_db{l}``
+    (centred finite differences of ``J``).
+    """
+
+    layers: list
+    activation: str
+    lam: float
+    alpha: float
+    y: int
+    arrays: dict
+    loss: dict        # {"data": −ln p(y), "penalty": (λ/2) Σ ‖W(l)‖², "J": their sum}
+    fd_error: dict    # "dW{l}"/"db{l}" -> largest relative difference analytic vs finite difference
+    fd_abs_error: dict  # the same keys -> largest absolute difference
+    eps: float
+
+    @property
+    def L(self):
+        return len(self.layers) - 1
+
+
+def _column(v):
+    return np.asarray(v, dtype=np.float64).reshape(-1, 1)
+
+
+def explain(params, x, y, activation="sigmoid", lam=0.0, alpha=0.1, eps=1e-5):
+    """Forward pass, loss, backward pass, one update and a finite-difference check for one sample.
+
+    ``params``: ``W1…WL`` ``(n(l), n(l-1))`` and ``b1…bL`` ``(n(l),)`` (not modified); ``x``: ``(n0,)``
+    scaled features; ``y``: class index ``0..nL−1``; ``lam`` λ; ``alpha`` α; ``eps`` the finite-difference step.
+    """
+    g_prime = pick(G_PRIME, activation, "activation")
+    g = ACTIVATIONS[activation][0]
+    L = sum(1 for k in params if k.startswith("W"))
+    W = {l: np.array(params[f"W{l}"], dtype=np.float64) for l in range(1, L + 1)}
+    b = {l: _column(params[f"b{l}"]) for l in range(1, L + 1)}
+    layers = [W[1].shape[1]] + [W[l].shape[0] for l in range(1, L + 1)]
+    a = {0: _column(x)}
+    if a[0].shape[0] != layers[0]:
+        raise ConfigError(f"explain: the sample has {a[0].shape[0]} features, the network takes {layers[0]}")
+    y = int(y)
+    if not 0 <= y < layers[-1]:
+        raise ConfigError(f"explain: label index {y} is outside 0..{layers[-1] - 1}")
+    arrays = {"a0": a[0]}
+    z = {}
+    for l in range(1, L + 1):
+        z[l] = W[l] @ a[l - 1] + b[l]                 # z(l) = W(l)·a(l-1) + b(l)
+        a[l] = g(z[l]) if l < L else z[l]             # a(l) = g(z(l)); the output layer is linear
+        arrays.update({f"W{l}": W[l], f"b{l}": b[l], f"z{l}": z[l], f"a{l}": a[l]})
+
+    # p = softmax(a(L)), shifted by the max so that large logits neither overflow nor lose ln p.
+    shifted = a[L] - a[L].max()
+    log_p = shifted - np.log(np.exp(shifted).sum())
+    p = np.exp(log_p)
+    onehot = np.zeros_like(p)
+    onehot[y, 0] = 1.0
+    arrays.update({"p": p, "onehot": onehot})
+    data_term = -float(log_p[y, 0])                   # −Σⱼ 1(y=j) ln p(y=j)
+    penalty = 0.5 * lam * sum(float(np.sum(W[l] * W[l])) for l in W)   # (λ/2) Σₗ ‖W(l)‖²_F
+
+    delta = p - onehot                                # δ(L) = ∂J/∂z(L) = p − onehot(y)
+    arrays[f"delta{L}"] = delta
+    grads = {}
+    for l in range(L, 0, -1):
+        outer = delta @ a[l - 1].T                    # δ(l)·a(l-1)ᵀ, the data term of ∂J/∂W(l)
+        grads[f"W{l}"] = outer + lam * W[l]           # ∂J/∂W(l) = δ(l)·a(l-1)ᵀ + λW(l)
+        grads[f"b{l}"] = delta                        # ∂J/∂b(l) = δ(l)
+        arrays.update({f"dW{l}_data": outer, f"dW{l}": grads[f"W{l}"], f"db{l}": delta})
+        if l > 1:
+            da = W[l].T @ delta                       # ∂J/∂a(l-1) = W(l)ᵀ·δ(l)
+            gp = g_prime(z[l - 1], a[l - 1])          # g'(z(l-1))
+            delta = da * gp                           # δ(l-1) = (W(l)ᵀ·δ(l)) ⊙ g'(z(l-1))
+            arrays.update({f"da{l - 1}": da, f"g_prime{l - 1}": gp, f"delta{l - 1}": delta})
+
+    for l in range(1, L + 1):                         # W ← W − α ∂J/∂W, b ← b − α ∂J/∂b
+        arrays[f"W{l}_new"] = W[l] - alpha * grads[f"W{l}"]
+        arrays[f"b{l}_new"] = b[l] - alpha * grads[f"b{l}"]
+
+    fd_error, fd_abs_error = {}, {}
+    net = MLP(layers, activation, lam, dtype="float64",
+              params={k: np.array(v, dtype=np.float64) for k, v in params.items()})
+    X, Y = a[0].T, np.array([y])
+    for l in range(1, L + 1):
+        for kind in ("W", "b"):
+            name = f"{kind}{l}"
+            numeric = numeric_gradient(net, X, Y, name, np.arange(net.params[name].size), eps)
+            numeric = numeric.reshape(grads[name].shape)
+            arrays[f"fd_d{name}"] = numeric
+            fd_error[f"d{name}"] = float(relative_error(grads[name], numeric).max())
+            fd_abs_error[f"d{name}"] = float(np.abs(grads[name] - numeric).max())
+
+    return Explanation(layers, activation, float(lam), float(alpha), y, arrays,
+                       {"data": data_term, "penalty": penalty, "J": data_term + penalty}, fd_error, fd_abs_error, eps)

@@ -1,0 +1,255 @@
+"""The training loop's fast path: the equations of ``network.py`` in buffers kept between minibatches.
+
+Speed only: every function here gives what ``MLP.loss_and_grads`` gives (tests/model/test_fastpath.py
+checks it against a plain reference). Shapes as in ``network.py``: samples are rows.
+
+A ``Workspace`` belongs to one network and holds, per batch size, every array one forward and backward
+pass needs. ``grads`` fills them in place, no allocation. ``sgd_step`` is plain SGD's rule fused into
+backprop for the weight matrices large enough for a BLAS ``gemm``: ``W ← (1 − αλ)W − α·δᵀA`` in one call
+on W, no ∇W array; the optimizer that owns α calls it (``training/optimizers.py``) and steps the rest.
+Inside ``with workspace.deferred_decay():`` those steps also leave the weight decay ``1 − αλ`` as a scalar
+per matrix (no pass over W for it), applied when the block ends.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..errors import DataError
+
+GEMM_MIN_WEIGHTS = 4096  # below this, NumPy's matmul call is cheaper than scipy's BLAS wrapper
+MIN_SCALE = 0.5  # a deferred weight-decay factor is applied to W once a step takes it below this
+
+
+class Workspace:
+    """Buffers and in-place passes for the network ``net`` (which keeps its own ``params``)."""
+
+    def __init__(self, net):
+        self.net = net
+        self._buffers = {}  # batch size -> _Buffers
+        self._scales = None  # inside deferred_decay: layer -> factor s, the true W(l) being s · params[W(l)]
+
+    def grads(self, X, y, idx):
+        """Gradients on the minibatch ``X[idx], y[idx]``, in buffers that the next call overwrites.
+
+        ``idx`` holds row numbers ``0..len(X)-1`` of ``X`` and of ``y`` (anything else is a ``DataError``).
+        """
+        idx, where = np.asarray(idx), "Workspace.grads"
+        if len(y) != len(X):
+            raise DataError(f"{where}: X has {len(X)} rows and y {len(y)}")
+        if idx.ndim != 1 or idx.dtype.kind not in "iu":
+            raise DataError(f"{where}: idx must be a 1-D array of row numbers, got {idx.dtype} of shape {idx.shape}")
+        bad = idx[(idx < 0) | (idx >= len(X))]
+        if len(bad):
+            raise DataError(f"{where}: idx must be row numbers 0..{len(X) - 1}, got {bad[0]}")
+        return self.unchecked_grads(X, y, idx)
+
+    def unchecked_grads(self, X, y, idx):
+        """``grads`` without the check of ``idx``, for the epoch loop: it passes slices of a permutation,
+        and for [2,3,2] the check would cost a tenth of a step."""
+        buf = self._gather(X, y, idx)
+        self._backprop(buf)
+        return buf.grads
+
+    def sgd_step(self, X, y, idx, alpha):
+        """Plain SGD on the minibatch ``X[idx], y[idx]`` for the large weight matrices, inside backprop.
+
+        Returns the gradients of the parameters it did not step (all of them when no matrix is large
+        enough or the params cannot be written in place); the caller steps those. ``idx`` is not checked.
+        """
+        buf = self._gather(X, y, idx)
+        if buf.gemm and self._fusable(buf):
+            self._backprop(buf, sgd_alpha=alpha)
+            return buf.unfused_grads
+        self._backprop(buf)
+        return buf.grads
+
+    def loss_and_grads(self, X, y):
+        """``MLP.loss_and_grads`` through this path (fresh buffers): L-BFGS evaluates it on the whole split."""
+        X, y = self.net.check_batch(X, y)
+        buf = _Buffers(self.net.layers, len(y), self.net.dtype)
+        buf.A[0][...] = X
+        buf.y[...] = y
+        J = self._backprop(buf, want_loss=True)
+        return J, buf.grads
+
+    @contextmanager
+    def deferred_decay(self):
+        """A block of ``sgd_step`` calls that defers weight decay.
+
+        A fused step is ``W ← (1 − αλ)W − α·δᵀA``; BLAS does the product in place but scales W by
+        ``1 − αλ`` in a pass of its own. Inside this block W is kept as ``s · V`` instead: ``params``
+        holds V, the step multiplies only the scalar ``s`` and adds ``(α/s)·δᵀA`` to V, and the products
+        that read W fold ``s`` into their small outputs. ``s`` is applied to V after the step that takes
+        it below ``MIN_SCALE``, before any pass that is not a fused step, and when the block ends, so
+        ``params`` holds the true weights outside it (a nested block leaves that to the outer one).
+        Results equal the undeferred step's to rounding.
+        """
+        if self._scales is not None:  # nested: the outer block settles
+            yield self
+            return
+        self._scales = {}
+        try:
+            yield self
+        finally:
+            self._settle()
+            self._scales = None
+
+    @property
+    def pending_decay(self):
+        """``{layer: s}`` of the factors deferred so far in the current block (empty outside one)."""
+        return dict(self._scales or {})
+
+    def _settle(self):
+        """Apply the deferred factors: ``params[W(l)]`` becomes the true ``W(l)`` again."""
+        if self._scales:
+            for l, s in self._scales.items():
+                self.net.params[f"W{l}"] *= s
+            self._scales.clear()
+
+    def _gather(self, X, y, idx):
+        net, m = self.net, len(idx)
+        buf = self._buffers.get(m)
+        if buf is None or buf.A[0].dtype != net.dtype or buf.layers != net.layers:
+            buf = self._buffers[m] = _Buffers(net.layers, m, net.dtype)
+        # mode="clip" (idx is known to be valid): with the default "raise", take gathers into a temporary
+        # and copies that to ``out``, twice the time for a large minibatch.
+        X.take(idx, axis=0, out=buf.A[0], mode="clip")  # casts to the network's dtype if X is wider
+        if y.dtype == buf.y.dtype:
+            y.take(idx, out=buf.y, mode="clip")
+        else:
+            buf.y[:] = y[idx]
+        return buf
+
+    def _fusable(self, buf):
+        # BLAS writes into W only through W.T as a writeable Fortran array of its own dtype (else it would
+        # step a copy); anything else (never the case for params this package makes or loads) goes unfused.
+        Ws = [self.net.params[buf.keys[l][0]] for l in buf.gemm]
+        return all(W.flags.c_contiguous and W.flags.writeable and W.dtype == self.net.dtype for W in Ws)
+
+    def _backprop(self, buf, want_loss=False, sgd_alpha=None):
+        """Forward and backward pass over the batch in ``buf.A[0]``, ``buf.y``; gradients land in ``buf.grads``,
+        except that with ``sgd_alpha`` the layers in ``buf.gemm`` get their SGD step instead of a gradient."""
+        scales = self._scales if sgd_alpha is not None else None
+        if scales is None:
+            self._settle()
+        net = self.net
+        P, A, m, keys = net.params, buf.A, buf.m, buf.keys
+        L = len(keys) - 1
+        for l in range(1, L + 1):
+            Z = A[l]
+            np.dot(A[l - 1], P[keys[l][0]].T, out=Z)  # Z(l) = A(l-1)·W(l)ᵀ + b(l)
+            if scales and l in scales:
+                Z *= scales[l]  # W(l) = s·V: scale the product, not the matrix
+            Z += P[keys[l][1]]
+            if l < L:
+                net.g(Z, out=Z)  # A(l) = g(Z(l)) in place: backprop needs only A
+        # δ(L) = (p − onehot(y)) / m, computed in place over the logits with a max-shifted softmax
+        S = A[L]
+        if S.shape[1] == 2:
+            np.maximum(buf.S_cols[0], buf.S_cols[1], out=buf.row)
+        else:
+            np.maximum.reduce(S, axis=1, out=buf.row)
+        S -= buf.row_column
+        np.add(buf.row_base, buf.y, out=buf.flat_index)  # where onehot(y) is 1 in S.ravel()
+        J = None
+        if want_loss:
+            shifted_true = buf.S_flat[buf.flat_index]
+        np.exp(S, out=S)
+        np.dot(S, buf.ones_k, out=buf.row)  # row sums of exp
+        if want_loss:
+            J = float(np.mean(np.log(buf.row) - shifted_true)) + net.penalty()
+        buf.row *= m
+        S /= buf.row_column
+        buf.S_flat[buf.flat_index] -= buf.inv_m
+        delta, grads, lam = S, buf.grads, net.lam
+        for l in range(L, 0, -1):
+            W, dW = P[keys[l][0]], grads[keys[l][0]]
+            gemm = buf.gemm.get(l)
+            fused = gemm is not None and sgd_alpha is not None
+            # ∇W(l) = δ(l)ᵀ·A(l-1) + λW(l); a fused layer forms it only inside its SGD step, below
+            if gemm is None:
+                np.dot(delta.T, A[l - 1], out=dW)
+                if lam:
+                    np.multiply(W, lam, out=buf.lam_W[l])
+                    dW += buf.lam_W[l]
+            elif not fused:
+                # Large layer: BLAS adds the product onto λW in place (beta=1), one pass over W
+                # instead of three. Fortran views of the C arrays: ∇W(l)ᵀ = A(l-1)ᵀ·δ(l).
+                if lam:
+                    np.multiply(W, lam, out=dW)
+                gemm(1.0, A[l - 1].T, delta.T, beta=1.0 if lam else 0.0, c=dW.T, trans_b=1, overwrite_c=1)
+            np.dot(buf.ones_m, delta, out=grads[keys[l][1]])  # ∇b(l) = Σᵢ δ(l)ᵢ
+            delta_l = delta
+            if l > 1:
+                # δ(l-1) = (δ(l)·W(l)) ⊙ g'(Z(l-1)), with g' written from A(l-1) = g(Z(l-1))
+                g_prime = net.g_grad(A[l - 1], out=buf.g_prime[l - 1])
+                np.dot(delta, W, out=buf.delta[l - 1])
+                delta = buf.delta[l - 1]
+                delta *= g_prime
+                if scales and l in scales:
+                    delta *= scales[l]
+            if fused:
+                # SGD step W ← W − α(δᵀA + λW) = (1 − αλ)W − α·δ(l)ᵀA(l-1), one BLAS call in place on W
+                # (its Fortran view), after δ(l-1) has used the old W: no ∇W array, no λW pass, no
+                # optimizer passes over W.
+                self._fused_step(l, gemm, sgd_alpha, A[l - 1], delta_l, scales)
+        return J
+
+    def _fused_step(self, l, gemm, alpha, A_prev, delta, scales):
+        W = self.net.params[f"W{l}"]
+        decay = 1.0 - alpha * self.net.lam
+        if scales is None or not self.net.lam or decay < MIN_SCALE:
+            # not deferred; a factor still pending (α changed inside the block) goes into the same beta
+            beta = decay * scales.pop(l, 1.0) if scales is not None else decay
+            gemm(-alpha, A_prev.T, delta.T, beta=beta, c=W.T, trans_b=1, overwrite_c=1)
+            return
+        # deferred (see deferred_decay): s·V ← decay·s·V − α·δᵀA, i.e. s ← decay·s, V ← V − (α/s)·δᵀA
+        s = scales.get(l, 1.0) * decay
+        gemm(-alpha / s, A_prev.T, delta.T, beta=1.0, c=W.T, trans_b=1, overwrite_c=1)
+        if s < MIN_SCALE:
+            W *= s
+            scales.pop(l, None)
+        else:
+            scales[l] = s
+
+
+class _Buffers:
+    """Every array one forward and backward pass over ``m`` rows needs, allocated once.
+
+    ``A[l]`` is ``(m, n(l))`` and holds ``Z(l)`` then ``A(l)`` (``A[L]`` ends as ``δ(L)``);
+    ``delta[l]`` and ``g_prime[l]`` are ``(m, n(l))`` for the hidden layers; ``grads`` is keyed like params.
+    """
+
+    def __init__(self, layers, m, dtype):
+        L, K = len(layers) - 1, layers[-1]
+        self.layers = list(layers)
+        self.m = m
+        self.inv_m = 1.0 / m
+        self.keys = [None] + [(f"W{l}", f"b{l}") for l in range(1, L + 1)]
+        self.A = [np.empty((m, n), dtype) for n in layers]
+        self.y = np.empty(m, np.int64)
+        self.delta = {l: np.empty((m, layers[l]), dtype) for l in range(1, L)}
+        self.g_prime = {l: np.empty((m, layers[l]), dtype) for l in range(1, L)}
+        self.lam_W = {l: np.empty((layers[l], layers[l - 1]), dtype) for l in range(1, L + 1)}
+        self.gemm = {}  # layer -> BLAS gemm, for weights large enough that its call overhead pays
+        big = [l for l in range(1, L + 1) if layers[l] * layers[l - 1] >= GEMM_MIN_WEIGHTS]
+        if big:
+            from scipy.linalg.blas import get_blas_funcs  # scipy only for large nets: start-up stays fast
+
+            self.gemm = {l: get_blas_funcs("gemm", dtype=dtype) for l in big}
+        self.grads = {}
+        for l in range(1, L + 1):
+            self.grads[f"W{l}"] = np.empty((layers[l], layers[l - 1]), dtype)
+            self.grads[f"b{l}"] = np.empty(layers[l], dtype)
+        # what a fused SGD minibatch returns: everything but the weights that BLAS has already stepped
+        self.unfused_grads = {k: g for k, g in self.grads.items() if not (k[0] == "W" and int(k[1:]) in self.gemm)}
+        self.S_flat = self.A[L].reshape(-1)
+        self.S_cols = (self.A[L][:, 0], self.A[L][:, 1 % K])
+        self.row = np.empty(m, dtype)
+        self.row_column = self.row[:, None]
+        self.row_base = np.arange(m, dtype=np.int64) * K
+        self.flat_index = np.empty(m, np.int64)
+        self.ones_m = np.ones(m, dtype)
+        self.ones_k = np.ones(K, dtype)

@@ -1,0 +1,1 @@
+"""Training: optimizers, schedules, early stopping, the epoch loop, the run directory, checkpoints, the Trainer."""

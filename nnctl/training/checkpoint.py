@@ -1,0 +1,263 @@
+"""Checkpoints: one ``.npz`` of plain arrays plus a JSON ``meta`` string; no pickle anywhere.
+
+Arrays: ``W1…WL`` ``(n(l), n(l-1))``, ``b1…bL`` ``(n(l),)``, ``scaler_center``/``scaler_scale`` ``(n0,)``,
+``opt_<name>`` for optimizer state. ``meta`` holds the resolved config, epoch, class and feature names,
+RNG state, counters, format version and a SHA-256 of every array and of the meta itself, verified on
+load. The whole meta is checked against ``META`` on load, so every command meets a damaged or forged
+checkpoint with the same one-line error. Writes are atomic.
+
+``TrainedModel.open`` is how every command opens a checkpoint as a usable network: the ``MLP``, the
+``Preprocessor`` its inputs go through, and its class names.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import config as config_mod, seeding
+from ..data.preprocess import Preprocessor
+from ..errors import CheckpointError, ConfigError
+from ..files import atomic_write
+from ..model.network import MLP
+
+FORMAT_VERSION = 2  # 2: the checksum covers the meta too
+
+
+@dataclass
+class Checkpoint:
+    params: dict
+    scaler: dict
+    meta: dict
+    opt_state: dict = field(default_factory=dict)
+
+    @property
+    def config(self):
+        return self.meta["config"]
+
+
+def build_network(config, params=None):
+    """The network ``config`` describes, initialised from its seed (or holding the given ``params``)."""
+    m = config["model"]
+    return MLP(m["layers"], activation=m["activation"], lam=config["train"]["lambda"], init=m["init"],
+               rng=seeding.rng(config["seed"], "init"), dtype=m["dtype"], params=params)
+
+
+@dataclass
+class TrainedModel:
+    """A checkpoint opened for use: ``net``, ``preprocessor`` (raw rows → network input), ``class_names``."""
+
+    path: Path
+    checkpoint: Checkpoint
+    config: dict
+    net: MLP
+    preprocessor: Preprocessor
+
+    @classmethod
+    def open(cls, path):
+        path = Path(path)
+        ckpt = load(path)
+        config = ckpt.config
+        preprocessor = Preprocessor(ckpt.meta["feature_names"], config["data"]["input_scale"], ckpt.scaler)
+        return cls(path, ckpt, config, build_network(config, params=ckpt.params), preprocessor)
+
+    @property
+    def class_names(self):
+        return self.checkpoint.meta["class_names"]
+
+    @property
+    def epoch(self):
+        return self.checkpoint.meta["epoch"]
+
+
+def checksum(arrays, meta=None):
+    """SHA-256 over ``meta`` (canonical JSON, without its ``checksum`` field) and every array's name,
+    dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    if meta is not None:
+        body = {k: v for k, v in meta.items() if k != "checksum"}
+        h.update(json.dumps(body, sort_keys=True).encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save(path, ckpt):
+    """Write ``ckpt`` to ``path`` atomically."""
+    arrays = dict(ckpt.params)
+    arrays["scaler_center"] = ckpt.scaler["center"]
+    arrays["scaler_scale"] = ckpt.scaler["scale"]
+    arrays.update({f"opt_{k}": v for k, v in ckpt.opt_state.items()})
+    meta = dict(ckpt.meta, format_version=FORMAT_VERSION)
+    meta["checksum"] = checksum(arrays, meta)
+    arrays["meta"] = np.array(json.dumps(meta))
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load(path):
+    """Read and verify a checkpoint; any problem is a ``CheckpointError`` naming the file.
+
+    The returned checkpoint's ``config`` is resolved (keys added to ``DEFAULTS`` since it was written
+    get their defaults) and validated like a config file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    # np.load would take anything else for a .npy or a pickle; a checkpoint is always a zip archive.
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise CheckpointError(f"{path}: not an .npz archive (empty, truncated or another kind of file)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        reason = "holds pickled objects" if "allow_pickle" in str(exc) else f"damaged .npz archive ({exc})"
+        raise CheckpointError(f"{path}: {reason}") from None
+    except Exception as exc:  # a damaged zip can fail deep inside zlib or zipfile
+        raise CheckpointError(f"{path}: damaged checkpoint ({type(exc).__name__}: {exc})") from None
+    if "meta" not in arrays:
+        raise CheckpointError(f"{path}: not an nnctl checkpoint (no meta array)")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+        version = meta["format_version"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise CheckpointError(f"{path}: meta is not valid checkpoint JSON") from None
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {version}; this nnctl reads version {FORMAT_VERSION}")
+    try:
+        intact = meta.get("checksum") == checksum(arrays, meta)
+    except (TypeError, ValueError, RecursionError):  # a meta json.dumps cannot write back
+        intact = False
+    if not intact:
+        raise CheckpointError(f"{path}: checksum mismatch: the file is damaged or was modified")
+    layers = _check_meta(path, meta)
+    params = {}
+    for l in range(1, len(layers)):
+        for name, shape in ((f"W{l}", (layers[l], layers[l - 1])), (f"b{l}", (layers[l],))):
+            params[name] = _array(path, arrays, name, shape)
+    scaler = {"center": _array(path, arrays, "scaler_center", (layers[0],), "scaler arrays"),
+              "scale": _array(path, arrays, "scaler_scale", (layers[0],), "scaler arrays")}
+    if not (scaler["scale"] != 0).all():
+        raise CheckpointError(f"{path}: scaler_scale holds a zero (the scaler divides by it)")
+    opt_state = {k[4:]: v for k, v in arrays.items() if k.startswith("opt_")}
+    _check_opt_state(path, opt_state, params)
+    return Checkpoint(params, scaler, meta, opt_state)
+
+
+def _array(path, arrays, name, shape, what=None):
+    if name not in arrays:
+        raise CheckpointError(f"{path}: missing array {name}")
+    a = arrays[name]
+    if a.shape != shape:
+        if what:
+            raise CheckpointError(f"{path}: {what} do not have {shape[0]} entries")
+        raise CheckpointError(f"{path}: {name} has shape {a.shape}, expected {shape}")
+    if a.dtype.kind != "f":
+        raise CheckpointError(f"{path}: {name} has dtype {a.dtype}, expected floats")
+    if not np.isfinite(a).all():
+        raise CheckpointError(f"{path}: {name} holds values that are not finite numbers")
+    return a
+
+
+def _check_opt_state(path, state, params):
+    for name, a in state.items():
+        if name == "t":
+            ok = a.shape == () and a.dtype.kind in "iu" and int(a) >= 0
+        else:
+            key = name[2:]
+            ok = (name[:2] in ("m_", "v_") and key in params and a.shape == params[key].shape
+                  and a.dtype.kind == "f" and bool(np.isfinite(a).all()))
+        if not ok:
+            raise CheckpointError(f"{path}: optimizer state opt_{name} does not fit the network")
+
+
+def _int(v, low=0):
+    return type(v) is int and v >= low
+
+
+def _number(v):
+    return type(v) in (int, float) and math.isfinite(v)
+
+
+def _optional_number(v):
+    return v is None or _number(v)
+
+
+def _names(v, n):
+    return isinstance(v, list) and len(v) == n and all(isinstance(c, str) for c in v)
+
+
+def _rng_state(v):
+    state = v.get("state") if isinstance(v, dict) else None
+    return (isinstance(v, dict) and v.get("bit_generator") == "PCG64" and isinstance(state, dict)
+            and _int(state.get("state")) and _int(state.get("inc"))
+            and v.get("has_uint32") in (0, 1) and _int(v.get("uinteger")))
+
+
+def _schedule(v):
+    return v is None or (isinstance(v, dict) and _number(v.get("alpha")) and _int(v.get("samples"))
+                         and _optional_number(v.get("best")) and _int(v.get("bad_epochs")))
+
+
+def _early_stopping(v):
+    return v is None or (isinstance(v, dict) and _optional_number(v.get("best")) and _int(v.get("best_epoch"))
+                         and _int(v.get("bad_epochs")) and (v.get("reason") is None or isinstance(v.get("reason"), str)))
+
+
+# meta field -> (check(value, layers), what it must be); "config" is checked first, as a config file
+META = {
+    "epoch": (lambda v, n: _int(v), "an integer ≥ 0"),
+    "class_names": (lambda v, n: _names(v, n[-1]), "a list of one name per class"),
+    "feature_names": (lambda v, n: _names(v, n[0]), "a list of one name per input"),
+    "n_features": (lambda v, n: v == n[0] and type(v) is int, "the number of inputs"),
+    "rng_state": (lambda v, n: _rng_state(v), "a PCG64 generator state"),
+    "optimizer": (lambda v, n: isinstance(v, str), "an optimizer name"),
+    "schedule": (lambda v, n: _schedule(v), "a schedule state"),
+    "early_stopping": (lambda v, n: _early_stopping(v), "an early-stopping state"),
+    "best_val_loss": (lambda v, n: _optional_number(v), "a number"),
+    "best_epoch": (lambda v, n: _int(v), "an integer ≥ 0"),
+    "seconds": (lambda v, n: _number(v) and v >= 0, "a number ≥ 0"),
+    "nnctl_version": (lambda v, n: isinstance(v, str), "a version string"),
+}
+
+
+def _check_meta(path, meta):
+    """Every meta field, so that a malformed meta (even one whose checksum was recomputed) gives a
+    ``CheckpointError`` here rather than a crash in whichever command reads the field. Resolves
+    ``meta["config"]`` in place; returns the layer sizes."""
+    if not isinstance(meta.get("config"), dict):
+        raise CheckpointError(f"{path}: meta does not describe an nnctl network (no config mapping)")
+    try:
+        meta["config"] = config_mod.of_checkpoint(meta["config"], f"{path}: meta config")
+    except ConfigError as exc:
+        raise CheckpointError(str(exc)) from None
+    layers = meta["config"]["model"]["layers"]
+    for name, (check, what) in META.items():
+        if name not in meta:
+            raise CheckpointError(f"{path}: meta has no {name}")
+        if not check(meta[name], layers):
+            raise CheckpointError(f"{path}: meta {name} must be {what}, got {_short(meta[name])}")
+    if meta["optimizer"] != meta["config"]["train"]["optimizer"]:
+        raise CheckpointError(f"{path}: meta optimizer {meta['optimizer']!r} is not the config's "
+                              f"{meta['config']['train']['optimizer']!r}")
+    return layers
+
+
+def _short(value, limit=60):
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def is_checkpoint_path(path):
+    return str(path).endswith(".npz")

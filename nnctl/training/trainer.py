@@ -1,0 +1,222 @@
+"""Training one run: epochs, the best epoch, early stopping, divergence, resume — and nothing else.
+
+The epoch itself is ``loop.run_epoch``; the files are ``rundir.RunDir`` and ``checkpoint``.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .. import config as config_mod, seeding
+from ..data.dataset import check_fits, prepare
+from ..data.splitting import SPLITS
+from ..errors import ConfigError, Interrupted, RunDirError, TrainingDiverged
+from ..model.fastpath import Workspace
+from ..model.network import evaluate
+from . import checkpoint, optimizers
+from .loop import run_epoch
+from .rundir import RunDir, finite_or_none
+from .schedules import Schedule
+from .stopping import EarlyStopping
+
+RESUMABLE_KEYS = ("train.epochs", "output.dir", "output.checkpoint_every")
+
+
+def _flat_differences(a, b, prefix=""):
+    for key in a:
+        if isinstance(a[key], dict):
+            yield from _flat_differences(a[key], b.get(key, {}), f"{prefix}{key}.")
+        elif a[key] != b.get(key):
+            yield f"{prefix}{key}"
+
+
+class Trainer:
+    """Owns one run: its data, network, optimizer, schedule, shuffling RNG and run directory."""
+
+    def __init__(self, config, run_dir, resume=False, force=False, where="config"):
+        self.config = config
+        self.where = where
+        self.data = prepare(config, where, keep_raw=False)
+        check_fits(config["model"]["layers"], self.data.n_features, len(self.data.class_names), where)
+        self.net = checkpoint.build_network(config)  # before the run directory: a network too big for memory writes nothing
+        self.workspace = Workspace(self.net)
+        self.run_dir = RunDir(run_dir).prepare(resume, force)
+        if self.net.dtype != np.float64:  # cast the data once, not every minibatch
+            self.data.splits = {k: (X.astype(self.net.dtype), y) for k, (X, y) in self.data.splits.items()}
+        self.optimizer = optimizers.make(config["train"])
+        self.schedule = Schedule(config["train"])
+        self.stopper = EarlyStopping.from_config(config["train"])  # None unless train.early_stopping
+        self.shuffle_rng = seeding.rng(config["seed"], "shuffle")
+        self.epoch = 0
+        self.saved_epoch = 0  # the epoch checkpoints/last.npz holds
+        self.divergence = None  # the summary of a diverged run, once it has diverged
+        self.best_val_loss = math.inf
+        self.best_epoch = 0
+        self.metrics = []
+        self.seconds = 0.0
+        if resume:
+            self._restore()
+        else:
+            self.run_dir.write_config(config_mod.dump(config))
+            self.run_dir.rewrite_metrics([])
+            self._save_checkpoints(initial=True)
+
+    def _restore(self):
+        ckpt = checkpoint.load(self.run_dir.last)
+        stored = ckpt.config
+        changed = [k for k in _flat_differences(self.config, stored) if k not in RESUMABLE_KEYS]
+        if changed:
+            raise ConfigError(f"{self.where}: {changed[0]}: differs from the run being resumed "
+                              f"({config_mod.get(stored, changed[0])!r} there); only "
+                              f"{', '.join(RESUMABLE_KEYS)} may change")
+        # Refused rather than ignored: config.yaml would otherwise claim fewer epochs than the weights have had.
+        if self.config["train"]["epochs"] < ckpt.meta["epoch"]:
+            raise ConfigError(f"{self.where}: train.epochs: {self.config['train']['epochs']} is below epoch "
+                              f"{ckpt.meta['epoch']}, which the run being resumed has reached")
+        dtype = self.net.dtype
+        self.net.params = {k: v.astype(dtype, copy=True) for k, v in ckpt.params.items()}
+        self.optimizer.load_state(ckpt.opt_state)
+        self.optimizer.alpha = self.schedule.load_state(ckpt.meta["schedule"])
+        if self.stopper is not None:
+            self.stopper.load_state(ckpt.meta["early_stopping"])
+        self.shuffle_rng.bit_generator.state = ckpt.meta["rng_state"]
+        self.epoch = self.saved_epoch = ckpt.meta["epoch"]
+        best = ckpt.meta["best_val_loss"]  # None until an epoch has been validated
+        self.best_val_loss = math.inf if best is None else best
+        self.best_epoch = ckpt.meta["best_epoch"]
+        self.seconds = ckpt.meta["seconds"]
+        self.metrics = self.run_dir.read_metrics(upto=self.epoch, missing_ok=True)
+        self.run_dir.write_config(config_mod.dump(self.config))
+        self.run_dir.rewrite_metrics(self.metrics)
+
+    def _checkpoint(self):
+        meta = {
+            "config": self.config,
+            "epoch": self.epoch,
+            "class_names": self.data.class_names,
+            "feature_names": self.data.feature_names,
+            "n_features": self.data.n_features,
+            "rng_state": self.shuffle_rng.bit_generator.state,
+            "optimizer": self.optimizer.name,
+            "schedule": self.schedule.state(),
+            "early_stopping": self.stopper.state() if self.stopper is not None else None,
+            "best_val_loss": finite_or_none(self.best_val_loss),
+            "best_epoch": self.best_epoch,
+            "seconds": self.seconds,
+            "nnctl_version": _version(),
+        }
+        return checkpoint.Checkpoint(self.net.params, self.data.scaler, meta, self.optimizer.state())
+
+    def _save_checkpoints(self, initial=False, improved=False):
+        every = self.config["output"]["checkpoint_every"]
+        final = self.epoch == self.config["train"]["epochs"] or self._stopped_early()
+        ckpt = self._checkpoint()
+        if improved or initial:
+            checkpoint.save(self.run_dir.best, ckpt)
+        if initial or final or self.epoch % every == 0:
+            if self.epoch % every == 0 and not initial:
+                checkpoint.save(self.run_dir.epoch_checkpoint(self.epoch), ckpt)
+            checkpoint.save(self.run_dir.last, ckpt)
+            self.saved_epoch = self.epoch
+
+    def run_epoch(self):
+        """One pass over the shuffled train split in minibatches; returns the epoch's metrics record."""
+        start = time.perf_counter()
+        train = self.config["train"]
+        record, grads, non_finite = run_epoch(self.workspace, self.optimizer, self.shuffle_rng, train,
+                                              self.data.splits["train"], self.data.splits["val"])
+        self.epoch += 1
+        if non_finite:
+            what = ("the loss became non-finite" if non_finite == ["loss"]
+                    else f"the weights {', '.join(non_finite)} became non-finite")
+            lower = "" if self.optimizer.full_batch else " or lower train.alpha"
+            message = (f"{self.where}: training diverged at epoch {self.epoch}: {what} "
+                       f"(train.alpha={train['alpha']}, data.scaler={self.config['data']['scaler']}, "
+                       f"data.input_scale={self.config['data']['input_scale']}); scale the inputs "
+                       f"(data.scaler=standard){lower}. "
+                       f"{self.run_dir.last} still holds epoch {self.saved_epoch}")
+            self._record_divergence(message)
+            raise TrainingDiverged(message)
+        seconds = time.perf_counter() - start
+        self.seconds += seconds
+        record = {"epoch": self.epoch, **record}
+        record.update({f"grad_norm_{k}": float(np.linalg.norm(g)) for k, g in grads.items() if k[0] == "W"})
+        record["seconds"] = seconds
+        return record
+
+    def _record_divergence(self, message):
+        # summary.json says why the run stopped; the checkpoints are left exactly as they were.
+        summary = {"epochs": self.epoch - 1, "stopped_reason": "diverged", "diverged_at_epoch": self.epoch,
+                   "message": message, "run_dir": str(self.run_dir)}
+        self.divergence = summary
+        try:
+            self.run_dir.write_summary(summary)
+        except (OSError, RunDirError):
+            pass  # the divergence, not the failed note about it, is what the user must hear
+
+    def fit(self, on_epoch=None, stop=None):
+        """Train up to ``train.epochs``; return the summary (also written to ``summary.json``).
+
+        ``stop`` is asked after every epoch; when it answers true, ``last.npz`` is brought up to that
+        epoch and ``Interrupted`` is raised, so ``--resume`` continues exactly from there.
+        """
+        epochs = self.config["train"]["epochs"]
+        with self.run_dir.open_metrics() as log:
+            while self.epoch < epochs and not self._stopped_early():
+                record = self.run_epoch()
+                if self.schedule.kind != "constant":
+                    record["alpha"] = self.optimizer.alpha  # the α this epoch used
+                self.metrics.append(record)
+                log.append(record)
+                monitored = record["val_loss"] if record["val_loss"] is not None else record["train_loss"]
+                if self.stopper is None:
+                    improved = monitored < self.best_val_loss
+                else:  # best.npz then follows the monitored metric and min_delta
+                    improved = self.stopper.update(self.epoch, record)
+                if improved:
+                    self.best_val_loss, self.best_epoch = monitored, self.epoch
+                self.optimizer.alpha = self.schedule.epoch_end(self.epoch, len(self.data.splits["train"][1]), record)
+                self._save_checkpoints(improved=improved)
+                if on_epoch:
+                    on_epoch(record)
+                if stop is not None and self.epoch < epochs and stop():
+                    checkpoint.save(self.run_dir.last, self._checkpoint())
+                    self.saved_epoch = self.epoch
+                    raise Interrupted(f"{self.where}: interrupted after epoch {self.epoch} of {epochs}; "
+                                      f"{self.run_dir.last} holds it")
+        if self.stopper is not None:
+            # last.npz stays the last epoch trained (the resume point); the network and the summary
+            # become the best epoch's, which best.npz holds.
+            best = checkpoint.load(self.run_dir.best)
+            self.net.params = {k: v.astype(self.net.dtype, copy=True) for k, v in best.params.items()}
+        return self.summary()
+
+    def _stopped_early(self):
+        return self.stopper is not None and self.stopper.reason is not None
+
+    def stopped_reason(self):
+        epochs = self.config["train"]["epochs"]
+        if self._stopped_early():
+            return self.stopper.reason
+        if self.stopper is not None:
+            return f"reached train.epochs ({epochs}); best epoch {self.best_epoch} restored"
+        return f"reached train.epochs ({epochs})"
+
+    def summary(self):
+        out = {"epochs": self.epoch, "seconds": round(self.seconds, 3),
+               "best_epoch": self.best_epoch, "best_val_loss": finite_or_none(self.best_val_loss)}
+        for name in SPLITS:
+            loss, acc = evaluate(self.net, *self.data.splits[name])
+            out[f"{name}_loss"], out[f"{name}_acc"] = loss, acc
+        out["stopped_reason"] = self.stopped_reason()
+        out["run_dir"] = str(self.run_dir)
+        self.run_dir.write_summary(out)
+        return out
+
+
+def _version():
+    from .. import __version__
+
+    return __version__

@@ -1,0 +1,173 @@
+"""``nnctl sweep``, divergence handling and ``nnctl plot``, through the CLI as a user runs them."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from nnctl import config as config_mod
+from nnctl.training import checkpoint
+from nnctl.cli import cli
+from nnctl.errors import TrainingDiverged
+from nnctl.sweep import format_table, run_names
+from nnctl.training.trainer import Trainer
+
+SMALL = {"data": {"source": "moons", "n_samples": 120}, "train": {"epochs": 3, "batch_size": 16}}
+# ReLU units are positively homogeneous, so inputs ×1000 with no scaler and a huge α overflow in a few epochs.
+DIVERGING = ["--set", "model.activation=relu", "--set", "data.input_scale=1000", "--set", "data.scaler=none",
+             "--set", "train.alpha=1e6", "--set", "train.epochs=20"]
+
+
+def invoke(*args):
+    try:
+        runner = CliRunner(mix_stderr=False)
+    except TypeError:  # click ≥ 8.2 always keeps stderr apart
+        runner = CliRunner()
+    result = runner.invoke(cli, [str(a) for a in args], prog_name="nnctl")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+@pytest.fixture
+def small_config(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(SMALL))
+    return path
+
+
+def read_rows(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_sweep_writes_one_run_directory_and_row_per_combination(small_config, tmp_path):
+    out = tmp_path / "sweep"
+    result = invoke("sweep", small_config, "--grid", "data.scaler=none,standard", "--grid", "train.alpha=0.5",
+                    "--jobs", "2", "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    rows = read_rows(out / "results.csv")
+    assert [r["run"] for r in rows] == ["scaler-none_alpha-0.5", "scaler-standard_alpha-0.5"]
+    assert [r["data.scaler"] for r in rows] == ["none", "standard"]
+    for row in rows:
+        assert row["status"] == "ok" and row["epochs"] == "3" and row["message"] == ""
+        for key in ("train_loss", "val_loss", "test_loss", "train_acc", "val_acc", "test_acc", "seconds"):
+            assert np.isfinite(float(row[key]))
+        run_dir = out / row["run"]
+        assert checkpoint.load(run_dir / "checkpoints" / "last.npz").meta["epoch"] == 3
+        resolved = config_mod.load(run_dir / "config.yaml")
+        assert resolved["data"]["scaler"] == row["data.scaler"]
+        assert resolved["output"]["dir"] == str(run_dir)
+        assert row["run"] in result.stdout  # the same table on stdout
+    assert len(result.stdout.strip().splitlines()) == 3
+
+
+def test_sweep_results_do_not_depend_on_jobs(small_config, tmp_path):
+    grid = ["--grid", "train.alpha=0.1,2.0"]
+    one = invoke("sweep", small_config, *grid, "--jobs", "1", "--out", tmp_path / "a", "--json", "-q")
+    two = invoke("sweep", small_config, *grid, "--jobs", "2", "--out", tmp_path / "b", "--json", "-q")
+    figures = ("train_loss", "val_loss", "test_acc")
+    a, b = json.loads(one.stdout), json.loads(two.stdout)
+    assert [[r[k] for k in figures] for r in a] == [[r[k] for k in figures] for r in b]
+    assert a[0]["train_loss"] != a[1]["train_loss"]  # the override reached the runs
+
+
+def test_a_diverging_run_is_a_row_not_the_end_of_the_sweep(small_config, tmp_path):
+    out = tmp_path / "sweep"
+    result = invoke("sweep", small_config, "--grid", "train.alpha=1e6,0.01", *DIVERGING[:-4],
+                    "--set", "train.epochs=20", "--out", out, "--json", "-q")
+    assert result.exit_code == 0, result.stderr
+    diverged, ok = json.loads(result.stdout)
+    assert diverged["status"] == "diverged" and diverged["train.alpha"] == 1e6
+    assert "diverged at epoch" in diverged["message"] and diverged["train_loss"] is None
+    assert 0 <= diverged["epochs"] < 20
+    assert ok["status"] == "ok" and ok["epochs"] == 20
+    statuses = [r["status"] for r in read_rows(out / "results.csv")]
+    assert statuses == ["diverged", "ok"]
+    summary = json.loads((out / diverged["run"] / "summary.json").read_text())
+    assert summary["stopped_reason"] == "diverged" and summary["epochs"] == diverged["epochs"]
+
+
+def test_bad_grid_is_exit_2_before_anything_runs(small_config, tmp_path):
+    out = tmp_path / "sweep"
+    result = invoke("sweep", small_config, "--grid", "data.scalr=none,standard", "--out", out)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "Error: --grid data.scalr: unknown key"
+    result = invoke("sweep", small_config, "--grid", "data.scaler=none,bogus", "--out", out)
+    assert result.exit_code == 2 and "--grid data.scaler: must be one of" in result.stderr
+    result = invoke("sweep", small_config, "--grid", "train.alpha", "--out", out)
+    assert result.exit_code == 2 and "expected KEY=V1,V2" in result.stderr
+    assert not out.exists()
+
+
+def test_sweep_refuses_to_overwrite_without_force(small_config, tmp_path):
+    args = ["sweep", small_config, "--grid", "train.epochs=1", "--out", tmp_path / "s", "-q"]
+    assert invoke(*args).exit_code == 0
+    again = invoke(*args)
+    assert again.exit_code == 2 and "--force" in again.stderr
+    assert invoke(*args, "--force").exit_code == 0
+
+
+def test_run_names_are_filesystem_safe_and_unique():
+    names = run_names(["model.layers", "data.source"], [([2, 8, 2], "data/x y.csv"), ([2, 8, 2], "data/x?y.csv")])
+    assert names == ["layers-2x8x2_source-data_x_y.csv", "layers-2x8x2_source-data_x_y.csv-2"]
+    assert run_names(["model.init", "train.init"], [("he", "x")]) == ["model-init-he_train-init-x"]
+
+
+def test_sweep_table_figures_have_fixed_decimals():
+    row = {"run": "a", "status": "ok", "epochs": 3, "train_loss": 0.323, "train_acc": 0.87, "val_loss": 2e-5,
+           "val_acc": 1.0, "test_loss": float("inf"), "test_acc": None, "seconds": 1.234, "message": ""}
+    header, line = format_table([], [row]).splitlines()
+    assert line.split() == ["a", "ok", "3", "0.3230", "0.8700", "2e-05", "1.0000", "inf", "-", "1.23"]
+    assert header.split()[3:9] == ["train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"]
+
+
+def test_train_divergence_exits_1_and_keeps_the_last_good_checkpoint(small_config, tmp_path):
+    out = tmp_path / "run"
+    result = invoke("train", small_config, *DIVERGING, "--set", "output.checkpoint_every=1", "--out", out, "-q")
+    assert result.exit_code == 1
+    message = result.stderr.strip()
+    assert message.startswith("Error: ") and "\n" not in message
+    assert "diverged at epoch" in message and "scale the inputs" in message and "lower train.alpha" in message
+    at = int(message.split("diverged at epoch ")[1].split(":")[0])
+    last = checkpoint.load(out / "checkpoints" / "last.npz")
+    assert last.meta["epoch"] == at - 1
+    assert all(np.isfinite(p).all() for p in last.params.values())
+    assert invoke("eval", out / "checkpoints" / "last.npz").exit_code == 0
+
+
+def test_divergence_leaves_last_npz_byte_identical(tmp_path):
+    config = config_mod.resolve(SMALL, [o for o in DIVERGING if o != "--set"] + ["output.checkpoint_every=1"])
+    trainer = Trainer(config, tmp_path / "run")
+    last = tmp_path / "run" / "checkpoints" / "last.npz"
+    saved = {}
+    with pytest.raises(TrainingDiverged) as caught:
+        trainer.fit(on_epoch=lambda record: saved.update(epoch=record["epoch"], data=last.read_bytes()))
+    assert f"diverged at epoch {saved['epoch'] + 1}" in str(caught.value)
+    assert last.read_bytes() == saved["data"]
+
+
+def test_plot_a_run_and_a_sweep(small_config, tmp_path):
+    run = tmp_path / "run"
+    assert invoke("train", small_config, "--out", run, "-q").exit_code == 0
+    result = invoke("plot", run)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == str(run / "plot.png")
+    assert (run / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    sweep = tmp_path / "sweep"
+    assert invoke("sweep", small_config, "--grid", "data.scaler=none,minmax", "--out", sweep, "-q").exit_code == 0
+    figure = tmp_path / "figs" / "sweep.png"
+    result = invoke("plot", sweep, "--out", figure)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == str(figure)
+    assert figure.stat().st_size > 10_000 and figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_a_directory_without_runs_is_exit_2(tmp_path):
+    result = invoke("plot", tmp_path)
+    assert result.exit_code == 2 and "neither a run directory" in result.stderr

@@ -1,0 +1,104 @@
+"""Regenerate the binary files of the bad-input corpus (the text files are written by hand).
+
+Run from anywhere: ``python tests/corpus/make_corpus.py``. Every file is derived from ``good.npz``, a
+real two-epoch checkpoint, so each one breaks exactly one thing. The expected errors live in cases.yaml.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.training import checkpoint
+from nnctl.cli import cli
+
+HERE = Path(__file__).resolve().parent
+
+
+def arrays_of(path):
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def write_npz(path, arrays, allow_pickle=False):
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=allow_pickle, **arrays)
+    path.write_bytes(buf.getvalue())
+
+
+def with_meta(arrays, **changes):
+    """``arrays`` with ``meta`` updated and the checksum recomputed, so only ``changes`` are wrong."""
+    arrays = dict(arrays)
+    meta = json.loads(str(arrays.pop("meta")))
+    meta.update(changes)
+    meta["checksum"] = checkpoint.checksum(arrays, meta)
+    arrays["meta"] = np.array(json.dumps(meta))
+    return arrays
+
+
+def make_good():
+    work = Path(tempfile.mkdtemp())
+    try:
+        cfg = work / "tiny.yaml"
+        cfg.write_text("seed: 1\ndata: {source: moons, n_samples: 60}\ntrain: {epochs: 2}\n"
+                       "output: {dir: run}\n")
+        old = os.getcwd()
+        os.chdir(work)
+        try:
+            cli.main(["train", str(cfg), "-q"], standalone_mode=False)
+        except SystemExit as exc:
+            assert exc.code == 0, exc.code
+        finally:
+            os.chdir(old)
+        shutil.copy(work / "run" / "checkpoints" / "last.npz", HERE / "good.npz")
+    finally:
+        shutil.rmtree(work)
+
+
+def main():
+    make_good()
+    good = (HERE / "good.npz").read_bytes()
+    arrays = arrays_of(HERE / "good.npz")
+
+    (HERE / "ckpt_truncated.npz").write_bytes(good[: len(good) // 2])
+
+    # One flipped bit inside W1's stored bytes: the zip member's CRC no longer matches.
+    with zipfile.ZipFile(HERE / "good.npz") as z:
+        info = z.getinfo("W1.npy")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    flipped = bytearray(good)
+    flipped[start + info.compress_size - 1] ^= 0x01
+    (HERE / "ckpt_flipped_byte.npz").write_bytes(bytes(flipped))
+
+    # A consistent zip whose W1 was edited after saving: only the nnctl checksum can tell.
+    tampered = dict(arrays)
+    tampered["W1"] = tampered["W1"].copy()
+    tampered["W1"][0, 0] += 1.0
+    write_npz(HERE / "ckpt_tampered.npz", tampered)
+
+    wrong = dict(arrays)
+    wrong["W1"] = np.zeros((4, 2))
+    write_npz(HERE / "ckpt_wrong_shape.npz", with_meta(wrong))
+
+    pickled = dict(arrays)
+    pickled["opt_extra"] = np.array([{"evil": "object"}], dtype=object)
+    write_npz(HERE / "ckpt_pickled.npz", pickled, allow_pickle=True)
+
+    write_npz(HERE / "ckpt_version99.npz", with_meta(arrays, format_version=99))
+
+    no_meta = {k: v for k, v in arrays.items() if k != "meta"}
+    write_npz(HERE / "ckpt_no_meta.npz", no_meta)
+
+    write_npz(HERE / "data_no_xy.npz", {"features": np.zeros((4, 2)), "labels": np.array([0, 1, 0, 1])})
+    write_npz(HERE / "data_pickled.npz", {"X": np.array([[1, 2]] * 4, dtype=object), "y": np.array([0, 1, 0, 1])},
+              allow_pickle=True)
+
+
+if __name__ == "__main__":
+    main()
