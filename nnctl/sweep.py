@@ -99,7 +99,7 @@ def plan(config_path, grids, overrides=(), out=None):
 
 def check_out_dir(out_dir, runs, force):
     """Refuse to mix a new sweep into an old one unless ``force``."""
-    taken = [p for p in [out_dir / RESULTS, *(out_dir / name / "config.yaml" for name, _, _ in runs)]
+    taken = [p for p in [out_dir / RESULTS, *(RunDir(out_dir / name).config for name, _, _ in runs)]
              if p.exists()]
     if taken and not force:
         raise RunDirError(f"{out_dir}: already holds a sweep ({taken[0]}); use --force to replace it")

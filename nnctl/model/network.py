@@ -106,7 +106,8 @@ class MLP:
         self.activation = activation
         self.layers = [int(n) for n in layers]
         self.lam = float(lam)
-        self.dtype = np.dtype(pick(DTYPES, dtype, "dtype") if isinstance(dtype, str) else dtype)
+        # a name from DTYPES, or a NumPy dtype (np.float32, np.dtype("float32")) as NumPy code passes one
+        self.dtype = np.dtype(dtype if isinstance(dtype, (np.dtype, type)) else pick(DTYPES, dtype, "dtype"))
         if params is None:
             rng = np.random.default_rng(seed) if rng is None else rng
             params = init_params(self.layers, init, rng, self.dtype)

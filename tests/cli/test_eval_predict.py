@@ -76,6 +76,49 @@ class TestPredictInput:
         assert set(result.stdout.split()) <= {"setosa", "versicolor", "virginica"}
 
 
+def swap_columns(text, order):
+    """CSV ``text`` with its columns in ``order`` (indices of the original columns)."""
+    return "".join(",".join(row.split(",")[i] for i in order) + "\n" for row in text.splitlines())
+
+
+class TestColumnsByName:
+    """eval --data and predict read a file's columns by the names the network was trained on, alike."""
+
+    def test_eval_on_swapped_columns_equals_eval_on_the_file(self, run_cli, moons_ckpt, root, tmp_path):
+        text = (root / "data" / "moons.csv").read_text(encoding="utf-8")  # x1,x2,label
+        swapped = write(tmp_path / "swapped.csv", swap_columns(text, [1, 2, 0]))  # x2,label,x1
+        with_id = write(tmp_path / "with_id.csv", "id," + swap_columns(text, [1, 0, 2]).replace("\n", "\n0,")[:-2])
+        reports = [json.loads(run_cli("eval", moons_ckpt, "--data", path, "--json").stdout)
+                   for path in (root / "data" / "moons.csv", swapped, with_id)]
+        for report in reports[1:]:
+            assert report["accuracy"] == reports[0]["accuracy"] and report["loss"] == reports[0]["loss"]
+            assert report["confusion_matrix"] == reports[0]["confusion_matrix"]
+        assert reports[0]["samples"] == 300
+
+    def test_eval_and_predict_give_the_same_answers_on_the_same_file(self, run_cli, moons_ckpt, root, tmp_path):
+        text = (root / "data" / "moons.csv").read_text(encoding="utf-8")
+        swapped = write(tmp_path / "swapped.csv", swap_columns(text, [2, 1, 0]))  # label,x2,x1
+        predicted = run_cli("predict", moons_ckpt, swapped).stdout.split()
+        labels = [row.split(",")[0] for row in swapped.read_text().splitlines()[1:]]
+        report = json.loads(run_cli("eval", moons_ckpt, "--data", swapped, "--json").stdout)
+        correct = sum(p == t for p, t in zip(predicted, labels))
+        assert len(predicted) == 300 and report["accuracy"] == correct / 300
+
+    def test_a_row_of_another_width_than_the_header_is_refused_with_its_line(self, run_cli, moons_ckpt):
+        result = run_cli("predict", moons_ckpt, input="x2,x1,label\n0.5,0.1,1\n0.9,-0.8\n")
+        assert result.exit_code == 2
+        assert result.stderr == "Error: <stdin>: line 3: expected 3 cells as in the header, got 2\n"
+
+    def test_a_header_naming_a_column_twice_is_refused(self, run_cli, moons_ckpt, tmp_path):
+        result = run_cli("predict", moons_ckpt, input="x1,x2,x1\n0.5,0.1,1\n")
+        assert result.exit_code == 2
+        assert result.stderr == "Error: <stdin>: column 'x1' appears more than once in the header\n"
+        twice = write(tmp_path / "twice.csv", "x2,x1,x2,label\n0.5,0.1,0.3,1\n0.9,-0.8,0.2,0\n")
+        result = run_cli("eval", moons_ckpt, "--data", twice)
+        assert result.exit_code == 2
+        assert result.stderr == f"Error: {twice}: column 'x2' appears more than once in the header\n"
+
+
 def test_nnctl_alone_prints_the_help_and_succeeds(run_cli):
     result = run_cli()
     assert result.exit_code == 0

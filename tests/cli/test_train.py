@@ -253,7 +253,7 @@ def test_version_via_python_m(root):
     assert result.returncode == 0 and result.stdout.strip().startswith("nnctl ")
 
 
-def test_predict_imports_neither_sklearn_nor_matplotlib(train_run, tiny_config, tmp_path):
+def test_predict_imports_neither_sklearn_nor_matplotlib_nor_yaml(train_run, tiny_config, tmp_path):
     ckpt = train_run(tiny_config()) / "checkpoints" / "last.npz"
     (tmp_path / "rows.csv").write_text("0.5,0.2\n1.0,-0.5\n")
     code = (
@@ -263,7 +263,7 @@ def test_predict_imports_neither_sklearn_nor_matplotlib(train_run, tiny_config, 
         f"    cli(['predict', {str(ckpt)!r}, {str(tmp_path / 'rows.csv')!r}], prog_name='nnctl')\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'matplotlib', 'scipy'))\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'matplotlib', 'scipy', 'yaml'))\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
