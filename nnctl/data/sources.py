@@ -60,8 +60,6 @@ def _spiral(n, noise, rng):
 GENERATORS = {"moons": _moons, "circles": _circles, "blobs": _blobs, "xor": _xor, "spiral": _spiral}
 # name -> scikit-learn's load_<name>
 BUNDLED = {name: f"load_{name}" for name in ("iris", "wine", "breast_cancer", "digits")}
-# file suffix -> reader(path, where) -> (X, labels, feature_names)
-FILE_SUFFIXES = (".csv", ".npz")
 
 
 def _bundled(name):
@@ -72,7 +70,7 @@ def _bundled(name):
     return bunch.data.astype(np.float64), bunch.target, list(map(str, bunch.feature_names)), names
 
 
-def _read_npz(path):
+def _read_npz(path, where=None):
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path}: not an .npz archive (empty, truncated or another kind of file)")
     try:
@@ -96,6 +94,19 @@ def _read_npz(path):
     return X, y, [f"x{i + 1}" for i in range(X.shape[1])]
 
 
+def _read_csv(path, where):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{where}: cannot read as UTF-8 text ({exc})") from None
+    return csvfile.read_labeled(text, where)
+
+
+# file suffix -> read(path, where) -> (X, labels, feature_names)
+FILES = {".csv": _read_csv, ".npz": _read_npz}
+FILE_SUFFIXES = tuple(FILES)
+
+
 def load_source(config):
     """Return ``(X, labels, feature_names, class_names or None)`` for ``config['data']``, before scaling."""
     d = config["data"]
@@ -110,12 +121,6 @@ def load_source(config):
     if not path.is_file():
         raise DataError(f"{source}: no such data file"
                         + ("" if path.is_absolute() else " (a relative path is read from the current directory)"))
-    if source.endswith(".npz"):
-        return (*_read_npz(path), None)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{source}: cannot read as UTF-8 text ({exc})") from None
-    return (*csvfile.read_labeled(text, source), None)
+    return (*FILES[path.suffix](path, source), None)
 
 

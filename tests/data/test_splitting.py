@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from nnctl.data import splitting
+from nnctl.errors import DataError
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -27,5 +28,5 @@ def test_stratified_split_is_exactly_scikit_learns(seed):
 def test_stratified_split_declines_what_scikit_learn_rejects():
     codes = np.array([0, 0, 0, 1], np.int8)  # class 1 has one member
     assert splitting.stratified_split(None, codes, 2, 0) is None
-    with pytest.raises(Exception, match="least populated class"):
-        splitting._split(None, codes, 2, 0)
+    with pytest.raises(DataError, match="cannot make a stratified split of 4 samples: .*least populated class"):
+        splitting.split_indices(codes, 0.0, 0.5, seed=0)
