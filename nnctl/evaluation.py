@@ -1,9 +1,6 @@
 """``nnctl eval``: a checkpoint's loss, accuracy, confusion matrix and per-class scores on a split."""
 from __future__ import annotations
 
-import copy
-
-from . import config as config_mod
 from .errors import DataError
 from .model.network import evaluate
 from .targets import data_of
@@ -21,13 +18,8 @@ def evaluate_checkpoint(path, source=None, split=None):
 
     model = TrainedModel.open(path)
     where = str(path)
-    config = model.config
-    if source is not None:
-        config = copy.deepcopy(config)
-        config["data"]["source"] = source
-        config = config_mod.validate(config, "--data")
     split = split or ("test" if source is None else "all")
-    data = data_of(model, where, config, whole=split == "all", keep_raw=False)
+    data, config = data_of(model, where, source, whole=split == "all", keep_raw=False)
     X, y = data.splits["train" if split == "all" else split]
     if len(y) == 0:
         fraction = {"val": "data.val_fraction", "test": "data.test_fraction"}.get(split)

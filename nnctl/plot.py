@@ -68,7 +68,7 @@ def decision_boundary(ax, run_dir, resolution=200):
     model = TrainedModel.open(RunDir(run_dir).last)
     if model.net.layers[0] != 2:
         return False
-    data = data_of(model, str(run_dir))
+    data, _ = data_of(model, str(run_dir))
     X, y = data.raw["train"], data.splits["train"][1]
     lo, hi = X.min(axis=0), X.max(axis=0)
     pad = 0.1 * np.where(hi > lo, hi - lo, 1.0)

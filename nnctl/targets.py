@@ -5,17 +5,32 @@ A checkpoint's data is rebuilt from its run's config and read through its own ``
 """
 from __future__ import annotations
 
+import copy
+
 from . import config as config_mod
-from .data.dataset import check_fits, prepare
-from .errors import ConfigError
+from .data.dataset import check_fits, fingerprint_change, prepare
+from .errors import ConfigError, DataError
 from .training.checkpoint import TrainedModel, build_network, is_checkpoint_path
 
 
-def data_of(model, where, config=None, whole=False, keep_raw=True):
-    """The data ``config`` (default: the model's run config) describes, read through ``model``'s
-    preprocessor and class names."""
-    return prepare(config or model.config, where, preprocessor=model.preprocessor, class_names=model.class_names,
+def data_of(model, where, source=None, whole=False, keep_raw=True):
+    """The run's data (or ``source``'s, all else as in the run's config), read through ``model``'s
+    preprocessor and class names. The run's own source must still hold what the network was trained on.
+    Returns ``(data, config)``."""
+    config = model.config
+    if source is not None:
+        config = copy.deepcopy(config)
+        config["data"]["source"] = source
+        config = config_mod.validate(config, "--data")
+    data = prepare(config, where, preprocessor=model.preprocessor, class_names=model.class_names,
                    whole=whole, keep_raw=keep_raw)
+    trained_on = model.checkpoint.meta.get("data_fingerprint")
+    change = fingerprint_change(trained_on, data.fingerprint) if source is None and trained_on else None
+    if change:
+        own = config["data"]["source"]
+        raise DataError(f"{where}: {own} has changed since the network was trained on it ({change}), so its "
+                        f"splits are not the run's; to score the file as it is now, use --data {own}")
+    return data, config
 
 
 def network_and_data(target, overrides=()):
@@ -24,7 +39,8 @@ def network_and_data(target, overrides=()):
         if overrides:
             raise ConfigError(f"{target}: --set applies to a CONFIG, not to a checkpoint")
         model = TrainedModel.open(target)
-        return model.net, data_of(model, str(target)), model.config
+        data, config = data_of(model, str(target))
+        return model.net, data, config
     config = config_mod.load(target, overrides)
     data = prepare(config, str(target))
     check_fits(config["model"]["layers"], data.n_features, len(data.class_names), str(target))

@@ -70,6 +70,9 @@ def read_labeled(text, where):
     body = rows[1:]
     if len(header) < 2:
         raise DataError(f"{where}: line {rows[0][0]}: need at least one feature column and a label column")
+    twice = sorted({name for name in header if name and header.count(name) > 1})
+    if twice:
+        raise DataError(f"{where}: line {rows[0][0]}: column {twice[0]!r} appears more than once in the header")
     label_at = header.index("label") if "label" in header else len(header) - 1
     if not _is_header(header[:label_at] + header[label_at + 1:]):
         raise DataError(f"{where}: line {rows[0][0]}: expected a header row of column names, got numbers; "
@@ -83,6 +86,9 @@ def read_labeled(text, where):
     for (line, _), label in zip(body, labels):
         if not label:
             raise DataError(f"{where}: line {line}, column {header[label_at]!r}: empty label")
+        if not label.isprintable():  # a newline or control character would break predict's one line per row
+            raise DataError(f"{where}: line {line}, column {header[label_at]!r}: the label {label!r} holds a "
+                            "control character; class names must be printable text")
     names = header[:label_at] + header[label_at + 1:]
     feature_rows = [(line, row[:label_at] + row[label_at + 1:]) for line, row in body]
     return _features(feature_rows, names, where), labels, names

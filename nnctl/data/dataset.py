@@ -5,6 +5,7 @@ Arrays: ``X`` is ``(m, n0)`` float64, ``y`` is ``(m,)`` int64 of class indices `
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,7 @@ class Data:
     class_names: list
     source: str = ""
     raw: dict = field(default_factory=dict, repr=False)  # name -> X after input_scale, before the scaler
+    fingerprint: dict = field(default_factory=dict)  # of the rows and labels as read: see ``fingerprint``
 
     @property
     def feature_names(self):
@@ -37,6 +39,50 @@ class Data:
     @property
     def scaler(self):
         return self.preprocessor.scaler
+
+
+def fingerprint(X, labels, feature_names):
+    """What identifies a source's contents: ``{"rows", "features", "X", "labels"}``, the last two SHA-256
+    of the raw values and the labels exactly as read (before any scaling or encoding)."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    labels = np.asarray(labels)
+    h_labels = hashlib.sha256(f"{labels.dtype.kind}|".encode())
+    if labels.dtype.kind in "iufb":
+        h_labels.update(labels.astype(labels.dtype.newbyteorder("<"), copy=False).tobytes())
+    else:
+        h_labels.update("\x1f".join(map(str, labels.tolist())).encode("utf-8"))
+    return {"rows": int(X.shape[0]), "features": list(feature_names),
+            "X": hashlib.sha256(X.data).hexdigest(), "labels": h_labels.hexdigest()}  # X.data: no copy
+
+
+def fingerprint_change(before, now):
+    """How the data ``now`` differs from the data ``before`` (two fingerprints), in words; ``None`` if not."""
+    if before == now:
+        return None
+    if before["rows"] != now["rows"]:
+        return f"{before['rows']} rows then, {now['rows']} now"
+    if before["features"] != now["features"]:
+        return f"columns {', '.join(before['features'])} then, {', '.join(now['features'])} now"
+    changed = [what for what, key in (("feature values", "X"), ("labels", "labels")) if before[key] != now[key]]
+    return f"same {now['rows']} rows, other {' and '.join(changed)}"
+
+
+def _check_labels(labels, where):
+    """Labels that can become class names: numbers or printable text (not NaN, complex, bytes or objects)."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(labels))
+        if len(bad):
+            raise DataError(f"{where}: label of row {bad[0] + 1} is {labels[bad[0]]}; labels must be class "
+                            "numbers or names")
+    elif labels.dtype.kind == "U":
+        text = labels.tolist()
+        bad = [i for i, label in enumerate(text) if not label.isprintable() or not label.strip()]
+        if bad:
+            raise DataError(f"{where}: label of row {bad[0] + 1} is {text[bad[0]]!r}; class names must be "
+                            "printable, non-empty text")
+    elif labels.dtype.kind not in "iub":
+        raise DataError(f"{where}: labels of dtype {labels.dtype} cannot be class names; use integers or text")
 
 
 def _label_name(value):
@@ -101,6 +147,9 @@ def prepare(config, where="config", preprocessor=None, class_names=None, keep_ra
     """
     d = config["data"]
     X, labels, feature_names, names = load_source(config)
+    if names is None:
+        _check_labels(labels, d["source"])
+    contents = fingerprint(X, labels, feature_names)
     if preprocessor is not None:
         cols = preprocessor.columns(feature_names, d["source"])
         if cols is None:
@@ -149,4 +198,4 @@ def prepare(config, where="config", preprocessor=None, class_names=None, keep_ra
     splits = {name: (parts.pop(name), codes[index.pop(name)].astype(np.int64)) for name in SPLITS}
     for Xs, _ in splits.values():
         _check_finite(Xs, feature_names, d, f"data.input_scale and the {d['scaler']} scaler")
-    return Data(splits, preprocessor, class_names_here, d["source"], raw)
+    return Data(splits, preprocessor, class_names_here, d["source"], raw, contents)

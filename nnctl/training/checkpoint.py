@@ -205,6 +205,12 @@ def _rng_state(v):
             and v.get("has_uint32") in (0, 1) and _int(v.get("uinteger")))
 
 
+def _fingerprint(v):
+    return (isinstance(v, dict) and set(v) == {"rows", "features", "X", "labels"} and _int(v["rows"])
+            and isinstance(v["features"], list) and all(isinstance(f, str) for f in v["features"])
+            and all(isinstance(v[k], str) and len(v[k]) == 64 for k in ("X", "labels")))
+
+
 def _schedule(v):
     return v is None or (isinstance(v, dict) and _number(v.get("alpha")) and _int(v.get("samples"))
                          and _optional_number(v.get("best")) and _int(v.get("bad_epochs")))
@@ -230,6 +236,9 @@ META = {
     "seconds": (lambda v, n: _number(v) and v >= 0, "a number ≥ 0"),
     "nnctl_version": (lambda v, n: isinstance(v, str), "a version string"),
 }
+OPTIONAL_META = {  # fields that checkpoints of earlier versions of this format lack
+    "data_fingerprint": (lambda v, n: _fingerprint(v), "a data fingerprint (rows, features, X, labels)"),
+}
 
 
 def _check_meta(path, meta):
@@ -243,8 +252,10 @@ def _check_meta(path, meta):
     except ConfigError as exc:
         raise CheckpointError(str(exc)) from None
     layers = meta["config"]["model"]["layers"]
-    for name, (check, what) in META.items():
+    for name, (check, what) in [*META.items(), *OPTIONAL_META.items()]:
         if name not in meta:
+            if name in OPTIONAL_META:
+                continue
             raise CheckpointError(f"{path}: meta has no {name}")
         if not check(meta[name], layers):
             raise CheckpointError(f"{path}: meta {name} must be {what}, got {_short(meta[name])}")

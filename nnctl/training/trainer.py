@@ -10,9 +10,9 @@ import time
 import numpy as np
 
 from .. import config as config_mod, seeding
-from ..data.dataset import check_fits, prepare
+from ..data.dataset import check_fits, fingerprint_change, prepare
 from ..data.splitting import SPLITS
-from ..errors import ConfigError, Interrupted, RunDirError, TrainingDiverged
+from ..errors import ConfigError, DataError, Interrupted, RunDirError, TrainingDiverged
 from ..model.fastpath import Workspace
 from ..model.network import evaluate
 from . import checkpoint, optimizers
@@ -71,6 +71,10 @@ class Trainer:
             raise ConfigError(f"{self.where}: {changed[0]}: differs from the run being resumed "
                               f"({config_mod.get(stored, changed[0])!r} there); only "
                               f"{', '.join(RESUMABLE_KEYS)} may change")
+        change = fingerprint_change(ckpt.meta.get("data_fingerprint", self.data.fingerprint), self.data.fingerprint)
+        if change:  # resuming would fit the scaler and the rest of the run on other data than its first epochs
+            raise DataError(f"{self.where}: data.source: {self.data.source} has changed since the run being resumed "
+                            f"was trained on it ({change}); restore the data, or train afresh with --force")
         # Refused rather than ignored: config.yaml would otherwise claim fewer epochs than the weights have had.
         if self.config["train"]["epochs"] < ckpt.meta["epoch"]:
             raise ConfigError(f"{self.where}: train.epochs: {self.config['train']['epochs']} is below epoch "
@@ -98,6 +102,7 @@ class Trainer:
             "class_names": self.data.class_names,
             "feature_names": self.data.feature_names,
             "n_features": self.data.n_features,
+            "data_fingerprint": self.data.fingerprint,
             "rng_state": self.shuffle_rng.bit_generator.state,
             "optimizer": self.optimizer.name,
             "schedule": self.schedule.state(),

@@ -116,7 +116,7 @@ class TestColumnsByName:
         twice = write(tmp_path / "twice.csv", "x2,x1,x2,label\n0.5,0.1,0.3,1\n0.9,-0.8,0.2,0\n")
         result = run_cli("eval", moons_ckpt, "--data", twice)
         assert result.exit_code == 2
-        assert result.stderr == f"Error: {twice}: column 'x2' appears more than once in the header\n"
+        assert result.stderr == f"Error: {twice}: line 1: column 'x2' appears more than once in the header\n"
 
 
 def test_nnctl_alone_prints_the_help_and_succeeds(run_cli):

@@ -191,11 +191,33 @@ class TestErrors:
         ("x1,x2,label\n1,2,a\n3,4, \n", "line 3, column 'label': empty label"),
         ("label\na\nb\n", "line 1: need at least one feature column and a label column"),
         ("0.5,1.5,0\n0.1,0.2,1\n", "line 1: expected a header row of column names, got numbers; add one, e.g. x1,x2,label"),
+        ('x1,x2,label\n1,2,a\n3,4,"b\nc"\n', "line 3, column 'label': the label 'b\\nc' holds a control "
+         "character; class names must be printable text"),
+        ("x1,x2,label\n1,2,a\n3,4,b\x07\n", "line 3, column 'label': the label 'b\\x07' holds a control "
+         "character; class names must be printable text"),
+        ("x1,x2,label\n1,2,a\n3,4,b\x1b[31m\n", "line 3, column 'label': the label 'b\\x1b[31m' holds a "
+         "control character; class names must be printable text"),
+        ("x1,label,x2,label\n1,a,2,a\n3,b,4,b\n", "line 1: column 'label' appears more than once in the header"),
+        ("x1,x1,label\n1,2,a\n3,4,b\n", "line 1: column 'x1' appears more than once in the header"),
     ])
     def test_bad_csv(self, run_cli, tiny_config, tmp_path, text, message):
         path = write_csv(tmp_path / "bad.csv", text)
         cfg = tiny_config(data={"source": str(path)})
         result = run_cli("train", cfg, "-q")
+        assert result.exit_code == 2
+        assert result.stderr == f"Error: {path}: {message}\n"
+
+    @pytest.mark.parametrize("y, message", [
+        (np.array([0.0, 1.0, np.nan, 1.0] * 5), "label of row 3 is nan; labels must be class numbers or names"),
+        (np.array([0, 1, np.inf, 1] * 5), "label of row 3 is inf; labels must be class numbers or names"),
+        (np.array([1 + 2j, 0j] * 10), "labels of dtype complex128 cannot be class names; use integers or text"),
+        (np.array([b"a", b"b"] * 10), "labels of dtype |S1 cannot be class names; use integers or text"),
+        (np.array(["a", "b\nc"] * 10), "label of row 2 is 'b\\nc'; class names must be printable, non-empty text"),
+    ])
+    def test_npz_labels_that_cannot_be_class_names(self, run_cli, tiny_config, tmp_path, y, message):
+        path = tmp_path / "bad.npz"
+        np.savez(path, X=np.arange(2.0 * len(y)).reshape(-1, 2), y=y)
+        result = run_cli("train", tiny_config(data={"source": str(path)}), "-q")
         assert result.exit_code == 2
         assert result.stderr == f"Error: {path}: {message}\n"
 
