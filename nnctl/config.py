@@ -320,7 +320,8 @@ def load(path, overrides=()):
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: {at}invalid YAML: {problem}") from None
-    return resolve(mapping or {}, overrides, where=str(path))
+    # an empty file (or one of comments only) is the defaults; `[]` or `false` is not a config
+    return resolve({} if mapping is None else mapping, overrides, where=str(path))
 
 
 def dump(config):

@@ -18,12 +18,15 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import config as config_mod, seeding
+from . import config as config_mod
+from . import seeding
 from .errors import ConfigError
 from .model.fastpath import Workspace
+from .model.network import evaluate
+from .text import number
 from .training import optimizers
 from .training.checkpoint import build_network
-from .training.loop import run_epoch
+from .training.loop import DIVERGENCE_FACTOR, loss_limit, run_epoch
 from .training.schedules import Schedule
 from .training.stopping import EarlyStopping
 
@@ -128,6 +131,7 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         self._shuffle_rng = seeding.rng(config["seed"], "shuffle")
         self.loss_curve_ = []
         self.n_iter_ = 0
+        self._initial_loss = None  # the train loss before the first epoch: divergence is measured against it
 
     def _encode(self, y):
         check_classification_targets(y)
@@ -181,12 +185,17 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
     def _epoch(self, X, y, X_val=None, y_val=None):
         """One epoch of the trainer's rule on ``X, y`` (class indices); returns the metrics record."""
         val = (X_val, y_val) if X_val is not None else None
+        if self._initial_loss is None:
+            with np.errstate(all="ignore"):
+                self._initial_loss = evaluate(self.net_, X, y)[0]
         record, _, non_finite = run_epoch(self._workspace, self._optimizer, self._shuffle_rng, self.config_["train"],
-                                          (X, y), val)
+                                          (X, y), val, limit=loss_limit(self._initial_loss))
         if non_finite:
-            raise ValueError(f"{type(self).__name__}: training diverged at epoch {self.n_iter_ + 1}: "
-                             f"{', '.join(non_finite)} became non-finite; scale the inputs (StandardScaler) "
-                             f"or lower alpha (now {self._optimizer.alpha})")
+            what = (f"the train loss grew to {number(record['train_loss'])}, over {DIVERGENCE_FACTOR:g} times the "
+                    f"initial {number(self._initial_loss)}" if non_finite == ["loss"] and np.isfinite(record["train_loss"])
+                    else f"{', '.join(non_finite)} became non-finite")
+            raise ValueError(f"{type(self).__name__}: training diverged at epoch {self.n_iter_ + 1}: {what}; "
+                             f"scale the inputs (StandardScaler) or lower alpha (now {self._optimizer.alpha})")
         self.n_iter_ += 1
         self.loss_curve_.append(record["train_loss"])
         self._optimizer.alpha = self._schedule.epoch_end(self.n_iter_, len(y), record)

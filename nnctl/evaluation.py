@@ -4,6 +4,7 @@ from __future__ import annotations
 from .errors import DataError
 from .model.network import evaluate
 from .targets import data_of
+from .text import number
 from .training.checkpoint import TrainedModel
 
 
@@ -43,7 +44,7 @@ def format_report(r):
     names = r["class_names"]
     width = max(8, *(len(n) + 2 for n in names))
     lines = [f"{r['checkpoint']} (epoch {r['epoch']}) on {r['source']}, {r['split']} split, {r['samples']} samples",
-             f"loss {r['loss']:.4f}  accuracy {r['accuracy']:.4f}", "",
+             f"loss {number(r['loss'])}  accuracy {r['accuracy']:.4f}", "",
              "confusion matrix (rows: true, columns: predicted)",
              " " * width + "".join(f"{n:>{width}}" for n in names)]
     for name, row in zip(names, r["confusion_matrix"]):

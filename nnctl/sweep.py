@@ -19,6 +19,7 @@ from pathlib import Path
 from . import config as config_mod
 from .errors import ConfigError, NnctlError, RunDirError, TrainingDiverged
 from .files import write_text
+from .text import number
 from .training.rundir import RunDir
 
 RESULTS = "results.csv"  # the sweep directory's table; each run has its own run directory beside it
@@ -194,7 +195,7 @@ def _fmt(value, column):
     if value is None:
         return "-"
     if column in FIGURES:  # fixed decimals, so that a column's digits line up (0.3230, not 0.323)
-        return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e4 else f"{value:.4g}"
+        return number(value)
     if column == "seconds":
         return f"{value:.2f}"
     return _cell(value)

@@ -279,3 +279,13 @@ def test_a_key_given_twice_is_an_error_not_a_silent_override(run_cli, tmp_path):
     assert result.exit_code == 2
     assert result.stderr == f"Error: {path}: invalid YAML: line 3: key 'model' given twice\n"
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("text, got", [("[]\n", "got a list"), ("false\n", "got False"), ("0\n", "got 0"),
+                                       ("'text'\n", "got 'text'")])
+def test_a_file_that_holds_no_mapping_is_not_an_empty_config(run_cli, tmp_path, text, got):
+    path = tmp_path / "odd.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = run_cli("train", path, "--out", tmp_path / "run")
+    assert result.exit_code == 2 and not (tmp_path / "run").exists()
+    assert result.stderr == f"Error: {path}: top level: must be a mapping, {got}\n"

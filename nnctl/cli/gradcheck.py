@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from .options import emit, emit_json, json_option, set_option
+from .options import FiniteFloat, emit, emit_json, json_option, set_option
 
 
 @click.command()
@@ -13,9 +13,10 @@ from .options import emit, emit_json, json_option, set_option
 @set_option
 @click.option("--samples", type=click.IntRange(min=1), default=16, show_default=True,
               help="How many training samples the loss is computed on.")
-@click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True,
-              help="Step of the centred difference (J(θ+eps) − J(θ−eps)) / 2eps.")
-@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-7, show_default=True,
+@click.option("--eps", type=FiniteFloat(1e-10, 0.1), default=1e-5, show_default=True,
+              help="Step of the centred difference (J(θ+eps) − J(θ−eps)) / 2eps, from 1e-10 to 0.1 (a smaller "
+                   "step is lost in rounding, a larger one measures the curvature).")
+@click.option("--tol", type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True), default=1e-7, show_default=True,
               help="Largest relative error that passes.")
 @click.option("--max-entries", type=click.IntRange(min=1), default=200, show_default=True,
               help="Entries checked per tensor; larger tensors get a seeded random subset.")

@@ -19,6 +19,16 @@ class OutDir(click.Path):
         return super().convert(value, param, ctx)
 
 
+class FiniteFloat(click.FloatRange):
+    """A float range that also refuses nan and ±inf (which compare false with every bound)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if number != number or number in (float("inf"), float("-inf")):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 def set_option(f):
     return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                         help="Override one config key, value parsed as YAML (e.g. --set train.alpha=0.1); repeatable.")(f)

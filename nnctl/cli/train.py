@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..text import number
 from .options import OutDir, emit, emit_json, json_option, set_option
 
 
@@ -45,7 +46,7 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
     def on_epoch(record):
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{record['train_loss']:.4f}", val_acc=f"{record['val_acc'] or 0:.3f}")
+            bar.set_postfix(loss=number(record["train_loss"]), val_acc=f"{record['val_acc'] or 0:.3f}")
 
     def notify():
         if not quiet:
@@ -71,13 +72,9 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
         emit(format_summary(summary))
 
 
-def _fmt(value, spec=".4f"):
-    return "-" if value is None else format(value, spec)
-
-
 def format_summary(s):
     lines = [f"{'split':<7}{'loss':>10}{'accuracy':>10}"]
     for name in ("train", "val", "test"):
-        lines.append(f"{name:<7}{_fmt(s[f'{name}_loss']):>10}{_fmt(s[f'{name}_acc']):>10}")
+        lines.append(f"{name:<7}{number(s[f'{name}_loss']):>10}{number(s[f'{name}_acc']):>10}")
     lines.append(f"epochs {s['epochs']}, best epoch {s['best_epoch']}, {s['seconds']:.2f} s, run {s['run_dir']}")
     return "\n".join(lines)

@@ -26,10 +26,13 @@ def resolution_floor(J, eps, tol):
 
 
 def relative_error(a, n, floor=0.0):
+    """``|a − n| / max(|a|, |n|, floor)``, 0 where all three are 0, and ∞ where ``a`` or ``n`` is not
+    finite: a NaN gradient never passes."""
     a, n = np.asarray(a, dtype=np.float64), np.asarray(n, dtype=np.float64)
     denom = np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, np.abs(a - n) / np.where(denom > 0, denom, 1.0), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        rel = np.where(denom > 0, np.abs(a - n) / np.where(denom > 0, denom, 1.0), 0.0)
+    return np.where(np.isfinite(a) & np.isfinite(n), rel, np.inf)
 
 
 def _pattern(net, X):

@@ -238,6 +238,7 @@ META = {
 }
 OPTIONAL_META = {  # fields that checkpoints of earlier versions of this format lack
     "data_fingerprint": (lambda v, n: _fingerprint(v), "a data fingerprint (rows, features, X, labels)"),
+    "initial_loss": (lambda v, n: _optional_number(v), "a number"),
 }
 
 

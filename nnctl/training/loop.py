@@ -1,5 +1,11 @@
 """The epoch loop that ``Trainer`` and ``NNClassifier`` share: one shuffled pass of the optimizer's steps,
-then the epoch's figures, and word of anything that became non-finite."""
+then the epoch's figures, and word of divergence.
+
+Divergence: a parameter or the loss becomes non-finite, or the loss on the train split grows past
+``DIVERGENCE_FACTOR`` times the initial network's (at least 1): a finite loss of 1e300 is no success.
+Cross-entropy that high means logits apart by thousands, which no run that is learning reaches; the
+runs of the scaling experiment that do converge stay below 10 times their initial loss.
+"""
 from __future__ import annotations
 
 import math
@@ -8,14 +14,23 @@ import numpy as np
 
 from ..model.network import evaluate
 
+DIVERGENCE_FACTOR = 1e4
 
-def run_epoch(workspace, optimizer, rng, train_config, train, val=None):
+
+def loss_limit(initial_loss):
+    """The train loss above which a run has diverged, given the initial network's loss."""
+    return DIVERGENCE_FACTOR * max(initial_loss, 1.0) if initial_loss is not None and math.isfinite(initial_loss) \
+        else math.inf
+
+
+def run_epoch(workspace, optimizer, rng, train_config, train, val=None, limit=math.inf):
     """One epoch of the training rule on ``train = (X, y)`` (reshuffled from ``rng`` if configured), then
     ``(J, accuracy)`` on the train split and on ``val``.
 
     ``workspace`` is the network's ``model.fastpath.Workspace``. Returns ``(record, grads, non_finite)``:
     the epoch's metrics, the last minibatch's gradients, and the names of whatever became non-finite
-    (parameters, or ``"loss"``), which the caller reports as divergence.
+    (parameters, or ``"loss"``; also ``"loss"`` when the train loss exceeds ``limit``), which the caller
+    reports as divergence.
     """
     net = workspace.net
     X, y = train
@@ -25,7 +40,7 @@ def run_epoch(workspace, optimizer, rng, train_config, train, val=None):
         train_loss, train_acc = evaluate(net, X, y)
         val_loss, val_acc = evaluate(net, *val) if val is not None else (None, None)
     non_finite = [k for k, p in net.params.items() if not np.isfinite(p).all()]
-    if not non_finite and not math.isfinite(train_loss):
+    if not non_finite and not train_loss <= limit:  # NaN is not ≤ anything
         non_finite = ["loss"]
     record = {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc}
     return record, grads, non_finite

@@ -15,8 +15,9 @@ from ..data.splitting import SPLITS
 from ..errors import ConfigError, DataError, Interrupted, RunDirError, TrainingDiverged
 from ..model.fastpath import Workspace
 from ..model.network import evaluate
+from ..text import number
 from . import checkpoint, optimizers
-from .loop import run_epoch
+from .loop import DIVERGENCE_FACTOR, loss_limit, run_epoch
 from .rundir import RunDir, finite_or_none
 from .schedules import Schedule
 from .stopping import EarlyStopping
@@ -56,9 +57,12 @@ class Trainer:
         self.best_epoch = 0
         self.metrics = []
         self.seconds = 0.0
+        self.initial_loss = None  # the initial network's train loss: divergence is measured against it
         if resume:
             self._restore()
         else:
+            with np.errstate(all="ignore"):
+                self.initial_loss = evaluate(self.net, *self.data.splits["train"])[0]
             self.run_dir.write_config(config_mod.dump(config))
             self.run_dir.rewrite_metrics([])
             self._save_checkpoints(initial=True)
@@ -92,6 +96,7 @@ class Trainer:
         self.best_epoch = ckpt.meta["best_epoch"]
         self.seconds = ckpt.meta["seconds"]
         self.metrics = self.run_dir.read_metrics(upto=self.epoch, missing_ok=True)
+        self.initial_loss = ckpt.meta.get("initial_loss")
         self.run_dir.write_config(config_mod.dump(self.config))
         self.run_dir.rewrite_metrics(self.metrics)
 
@@ -103,6 +108,7 @@ class Trainer:
             "feature_names": self.data.feature_names,
             "n_features": self.data.n_features,
             "data_fingerprint": self.data.fingerprint,
+            "initial_loss": finite_or_none(self.initial_loss),
             "rng_state": self.shuffle_rng.bit_generator.state,
             "optimizer": self.optimizer.name,
             "schedule": self.schedule.state(),
@@ -131,11 +137,18 @@ class Trainer:
         start = time.perf_counter()
         train = self.config["train"]
         record, grads, non_finite = run_epoch(self.workspace, self.optimizer, self.shuffle_rng, train,
-                                              self.data.splits["train"], self.data.splits["val"])
+                                              self.data.splits["train"], self.data.splits["val"],
+                                              limit=loss_limit(self.initial_loss))
         self.epoch += 1
         if non_finite:
-            what = ("the loss became non-finite" if non_finite == ["loss"]
-                    else f"the weights {', '.join(non_finite)} became non-finite")
+            loss = record["train_loss"]
+            if non_finite != ["loss"]:
+                what = f"the weights {', '.join(non_finite)} became non-finite"
+            elif np.isfinite(loss):
+                what = (f"the train loss grew to {number(loss)}, over {DIVERGENCE_FACTOR:g} times the initial "
+                        f"network's {number(self.initial_loss)}")
+            else:
+                what = "the loss became non-finite"
             lower = "" if self.optimizer.full_batch else " or lower train.alpha"
             message = (f"{self.where}: training diverged at epoch {self.epoch}: {what} "
                        f"(train.alpha={train['alpha']}, data.scaler={self.config['data']['scaler']}, "

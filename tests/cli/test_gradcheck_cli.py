@@ -132,3 +132,18 @@ def test_relu_entries_whose_step_crosses_a_kink_are_left_out_not_failed(run_cli,
     assert all(t["checked"] + t["kinks"] == min(200, int(np.prod(t["shape"]))) for t in report["tensors"])
     text = run_cli("gradcheck", root / "configs" / "testnet.yaml", *args).stdout
     assert "left out" in text and text.rstrip().endswith("PASS")
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--eps", "nan", "'nan' is not a finite number"),
+    ("--eps", "1e-320", "1e-320 is not in the range 1e-10<=x<=0.1."),  # lost in rounding: would PASS anything
+    ("--eps", "inf", "inf is not in the range 1e-10<=x<=0.1."),
+    ("--eps", "0", "0.0 is not in the range 1e-10<=x<=0.1."),
+    ("--tol", "nan", "'nan' is not a finite number"),
+    ("--tol", "inf", "inf is not in the range 0.0<x<1.0."),
+    ("--tol", "-1e-7", "-1e-07 is not in the range 0.0<x<1.0."),
+])
+def test_a_step_or_tolerance_that_cannot_give_a_verdict_is_bad_input(run_cli, root, option, value, message):
+    result = run_cli("gradcheck", root / "configs" / "testnet.yaml", option, value)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == f"Error: nnctl gradcheck: Invalid value for '{option}': {message}\n"

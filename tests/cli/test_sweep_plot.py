@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -78,7 +79,7 @@ def test_sweep_results_do_not_depend_on_jobs(small_config, tmp_path):
 
 def test_a_diverging_run_is_a_row_not_the_end_of_the_sweep(small_config, tmp_path):
     out = tmp_path / "sweep"
-    result = invoke("sweep", small_config, "--grid", "train.alpha=1e6,0.01", *DIVERGING[:-4],
+    result = invoke("sweep", small_config, "--grid", "train.alpha=1e6,1e-5", *DIVERGING[:-4],
                     "--set", "train.epochs=20", "--out", out, "--json", "-q")
     assert result.exit_code == 0, result.stderr
     diverged, ok = json.loads(result.stdout)
@@ -122,7 +123,7 @@ def test_sweep_table_figures_have_fixed_decimals():
     row = {"run": "a", "status": "ok", "epochs": 3, "train_loss": 0.323, "train_acc": 0.87, "val_loss": 2e-5,
            "val_acc": 1.0, "test_loss": float("inf"), "test_acc": None, "seconds": 1.234, "message": ""}
     header, line = format_table([], [row]).splitlines()
-    assert line.split() == ["a", "ok", "3", "0.3230", "0.8700", "2e-05", "1.0000", "inf", "-", "1.23"]
+    assert line.split() == ["a", "ok", "3", "0.3230", "0.8700", "2.000e-05", "1.0000", "inf", "-", "1.23"]
     assert header.split()[3:9] == ["train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"]
 
 
@@ -144,7 +145,7 @@ def test_divergence_leaves_last_npz_byte_identical(tmp_path):
     config = config_mod.resolve(SMALL, [o for o in DIVERGING if o != "--set"] + ["output.checkpoint_every=1"])
     trainer = Trainer(config, tmp_path / "run")
     last = tmp_path / "run" / "checkpoints" / "last.npz"
-    saved = {}
+    saved = {"epoch": 0, "data": last.read_bytes()}  # the initial network's, if it diverges in epoch 1
     with pytest.raises(TrainingDiverged) as caught:
         trainer.fit(on_epoch=lambda record: saved.update(epoch=record["epoch"], data=last.read_bytes()))
     assert f"diverged at epoch {saved['epoch'] + 1}" in str(caught.value)
@@ -171,3 +172,27 @@ def test_plot_a_run_and_a_sweep(small_config, tmp_path):
 def test_plot_a_directory_without_runs_is_exit_2(tmp_path):
     result = invoke("plot", tmp_path)
     assert result.exit_code == 2 and "neither a run directory" in result.stderr
+
+
+def test_a_finite_but_exploding_loss_is_divergence_in_readable_numbers(small_config, tmp_path):
+    # Inputs ×1000 into ReLU units with α = 0.01: the loss climbs to 1e26 yet stays finite.
+    args = [*DIVERGING[:-4], "--set", "train.alpha=0.01", "--set", "train.epochs=20"]
+    result = invoke("train", small_config, *args, "--out", tmp_path / "run", "-q")
+    assert result.exit_code == 1
+    message = result.stderr.strip()
+    assert "\n" not in message and "the train loss grew to " in message
+    assert "over 10000 times the initial network's " in message
+    assert not re.search(r"\d{12}", message)  # no 27-digit figures
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["stopped_reason"] == "diverged"
+
+
+def test_the_estimator_reports_an_exploding_loss_as_divergence():
+    from nnctl import NNClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 2)) * 1000
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(ValueError, match="training diverged at epoch .*: the train loss grew to .* times the initial"):
+        NNClassifier(activation="relu", alpha=0.01, epochs=20, batch_size=16).fit(X, y)
+

@@ -122,3 +122,13 @@ class TestLibrary:
         gradcheck.numeric_gradient(net, X, y, "W1", np.arange(6), 1e-5)
         for k in before:
             np.testing.assert_array_equal(net.params[k], before[k])
+
+
+def test_a_non_finite_gradient_is_never_ok():
+    nan, inf = float("nan"), float("inf")
+    rel = gradcheck.relative_error([nan, 1.0, inf, 0.0, 1.0], [1.0, nan, 1.0, 0.0, 1.0])
+    assert list(rel) == [inf, inf, inf, 0.0, 0.0]
+    net, X, y = random_problem([2, 3, 2], "sigmoid", 0.0, 0)
+    net.params["W1"][0, 0] = nan
+    report = gradcheck.check(net, X, y)
+    assert not report["passed"] and not report["tensors"][0]["passed"]
