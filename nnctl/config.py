@@ -15,6 +15,7 @@ from pathlib import Path
 from .data.preprocess import SCALERS
 from .data.sources import BUNDLED, FILE_SUFFIXES, GENERATORS
 from .errors import ConfigError
+from .text import shown
 from .model.network import ACTIVATIONS, DTYPES, INITS
 from .training.optimizers import FULL_BATCH, OPTIMIZERS
 from .training.schedules import SCHEDULES
@@ -73,17 +74,25 @@ def _type_name(value):
 
 
 def _got(value):
-    return f"got {value!r}" if not isinstance(value, (dict, list)) else f"got {_type_name(value)}"
+    return f"got {shown(value)}" if not isinstance(value, (dict, list)) else f"got {_type_name(value)}"
 
 
-def _int(low=None):
+def _int(low=None, high=None):
     def check(value):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"must be an integer, {_got(value)}")
         if low is not None and value < low:
-            raise ValueError(f"must be an integer ≥ {low}, got {value}")
+            raise ValueError(f"must be an integer ≥ {low}, {_got(value)}")
+        if high is not None and value > high:
+            raise ValueError(f"must be an integer from {low} to {high:,}, {_got(value)}")
         return value
     return check
+
+
+MAX_INT = 2**31 - 1          # counts (epochs, batch size…): beyond this no array index or loop is meant
+MAX_SAMPLES = 10**9          # generated samples: 16 GB of float64 pairs already
+MAX_UNITS = 10**6            # units in one layer: a network of two such layers holds 10^12 weights
+MAX_DEPTH = 32               # nesting of YAML values: no key needs more than a list of lists
 
 
 _YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -132,7 +141,9 @@ def _layers(value):
         raise ValueError(f"must be a list of at least 2 positive integers [n0, …, nL], {_got(value)}")
     for i, n in enumerate(value):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"[{i}]: must be a positive integer, got {n!r}")
+            raise ValueError(f"[{i}]: must be a positive integer, {_got(n)}")
+        if n > MAX_UNITS:
+            raise ValueError(f"[{i}]: must be at most {MAX_UNITS:,} units, {_got(n)}")
     if value[-1] < 2:
         raise ValueError(f"[{len(value) - 1}]: the output layer needs at least 2 classes, got {value[-1]}")
     return value
@@ -147,13 +158,13 @@ def _source(value):
 
 
 SCHEMA = {
-    "seed": _int(0),
+    "seed": _int(0, 2**128 - 1),
     "model.layers": _layers,
     "model.activation": _choice(ACTIVATIONS),
     "model.init": _choice(INITS),
     "model.dtype": _choice(DTYPES),
     "data.source": _source,
-    "data.n_samples": _int(4),
+    "data.n_samples": _int(4, MAX_SAMPLES),
     "data.noise": _number(0.0),
     "data.input_scale": _number(0.0, low_open=True),
     "data.scaler": _choice(SCALERS),
@@ -161,8 +172,8 @@ SCHEMA = {
     "data.test_fraction": _number(0.0, 1.0, high_open=True),
     "train.alpha": _number(0.0, low_open=True),
     "train.lambda": _number(0.0),
-    "train.batch_size": _int(1),
-    "train.epochs": _int(0),
+    "train.batch_size": _int(1, MAX_INT),
+    "train.epochs": _int(0, MAX_INT),
     "train.shuffle": _bool,
     "train.optimizer": _choice(OPTIMIZERS),
     "train.momentum": _number(0.0, 1.0, high_open=True),
@@ -170,18 +181,18 @@ SCHEMA = {
     "train.beta1": _number(0.0, 1.0, high_open=True),
     "train.beta2": _number(0.0, 1.0, high_open=True),
     "train.epsilon": _number(0.0, low_open=True),
-    "train.lbfgs_iters": _int(1),
+    "train.lbfgs_iters": _int(1, MAX_INT),
     "train.schedule": _choice(SCHEDULES),
     "train.power_t": _number(0.0),
-    "train.step_size": _int(1),
+    "train.step_size": _int(1, MAX_INT),
     "train.gamma": _number(0.0, 1.0, low_open=True),
-    "train.plateau_patience": _int(1),
+    "train.plateau_patience": _int(1, MAX_INT),
     "train.early_stopping": _bool,
     "train.monitor": _choice(MONITORS),
-    "train.patience": _int(1),
+    "train.patience": _int(1, MAX_INT),
     "train.min_delta": _number(0.0),
     "output.dir": _string,
-    "output.checkpoint_every": _int(1),
+    "output.checkpoint_every": _int(1, MAX_INT),
 }
 
 
@@ -201,7 +212,7 @@ def _put(config, key, value):
     node[last] = value
 
 
-def _show_key(key):
+def show_key(key):
     """A key as the error message shows it: quoted when it is not plain text (keeps the message one line)."""
     return key if isinstance(key, str) and key.isprintable() and key.strip() == key and key else repr(key)
 
@@ -211,7 +222,7 @@ def _merge(config, mapping, where, prefix=""):
     if not isinstance(mapping, dict):
         raise ConfigError(f"{where}: {prefix.rstrip('.') or 'top level'}: must be a mapping, {_got(mapping)}")
     for key, value in mapping.items():
-        dotted = f"{prefix}{_show_key(key)}"
+        dotted = f"{prefix}{show_key(key)}"
         if not isinstance(key, str) or key not in config:
             known = ", ".join(f"{prefix}{k}" for k in config)
             raise ConfigError(f"{where}: {dotted}: unknown key (known here: {known})")
@@ -241,22 +252,53 @@ def validate(config, where):
     return config
 
 
-def parse_override(text):
-    """``"train.alpha=0.1"`` → ``("train.alpha", 0.1)``, the value parsed as YAML."""
+def parse_yaml(text, where):
+    """``text`` parsed as YAML (plain data only), or a ``ConfigError`` saying where and what is wrong:
+    invalid YAML, a key that is not plain text, or values nested deeper than ``MAX_DEPTH``."""
     import yaml
 
+    try:
+        value = yaml.load(text, Loader=unique_key_loader())  # noqa: S506 — a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: {at}invalid YAML: {problem}") from None
+    except RecursionError:
+        value = None
+        depth = MAX_DEPTH + 1
+    else:
+        depth = _depth(value)
+    if depth > MAX_DEPTH:
+        raise ConfigError(f"{where}: nested more than {MAX_DEPTH} levels deep; no config value needs that")
+    return value
+
+
+def _depth(value):
+    """How deeply lists and mappings nest in ``value`` (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (list, dict)):
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                break
+            stack.extend((child, depth) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+def parse_override(text):
+    """``"train.alpha=0.1"`` → ``("train.alpha", 0.1)``, the value parsed as YAML."""
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"--set {_show_key(text)}: expected KEY=VALUE, e.g. --set train.alpha=0.1")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {_show_key(key)}: value is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"--set {show_key(text)}: expected KEY=VALUE, e.g. --set train.alpha=0.1")
+    value = parse_yaml(raw, f"--set {show_key(key)}: value") if raw.strip() else None
     node = DEFAULTS
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
-            raise ConfigError(f"--set {_show_key(key)}: unknown key")
+            raise ConfigError(f"--set {show_key(key)}: unknown key")
         node = node[part]
     if isinstance(node, dict):
         raise ConfigError(f"--set {key}: is a section; set one of its keys, e.g. --set {key}.{next(iter(node))}=…")
@@ -296,6 +338,9 @@ def unique_key_loader():
             seen = set()
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=deep)
+                if isinstance(key, (list, dict, set)):
+                    raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: a key must be plain text, "
+                                         f"got {_type_name(key)}")
                 if key in seen:
                     raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: key {key!r} given twice")
                 seen.add(key)
@@ -306,20 +351,12 @@ def unique_key_loader():
 
 def load(path, overrides=()):
     """Read a YAML config file (plain data only, duplicate keys refused) and resolve it."""
-    import yaml
-
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        mapping = yaml.load(text, Loader=unique_key_loader())  # noqa: S506 — a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: {at}invalid YAML: {problem}") from None
+    mapping = parse_yaml(text, str(path))
     # an empty file (or one of comments only) is the defaults; `[]` or `false` is not a config
     return resolve({} if mapping is None else mapping, overrides, where=str(path))
 

@@ -12,14 +12,15 @@ from .errors import NnctlError, RunDirError
 from .sweep import is_sweep_dir, sweep_runs
 from .training.rundir import RunDir, read_metrics
 
+MAX_DRAWN = 1e200  # larger values are drawn at this height: a log axis and its ticks overflow long before 1.8e308
 PANELS = (("train_loss", "train loss J"), ("val_loss", "validation loss J"),
           ("train_acc", "train accuracy"), ("val_acc", "validation accuracy"))
 
 
 def series(records, key):
     """``(epochs, values)`` of one metric, non-finite and missing values left out (log axes need it)."""
-    pairs = [(r["epoch"], r[key]) for r in records
-             if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+    pairs = [(r["epoch"], min(r[key], MAX_DRAWN)) for r in records
+             if type(r.get(key)) in (int, float) and math.isfinite(r[key])]
     return [e for e, _ in pairs], [v for _, v in pairs]
 
 
@@ -51,7 +52,7 @@ def _loss_scale(axes):
         v = v[np.isfinite(v) & (v > 0)]
         if len(v) and v.max() / v.min() > 50:
             ax.set_yscale("log")
-            ax.set_ylim(v.min() / 2, min(v.max() * 2, 1e300))
+            ax.set_ylim(v.min() / 2, v.max() * 2)
 
 
 def decision_boundary(ax, run_dir, resolution=200):

@@ -19,7 +19,7 @@ from pathlib import Path
 from . import config as config_mod
 from .errors import ConfigError, NnctlError, RunDirError, TrainingDiverged
 from .files import write_text
-from .text import number
+from .text import number, shown
 from .training.rundir import RunDir
 
 RESULTS = "results.csv"  # the sweep directory's table; each run has its own run directory beside it
@@ -29,16 +29,11 @@ STATUSES = ("ok", "diverged", "error")
 
 def parse_grid(text):
     """``"train.alpha=0.01,0.1"`` → ``("train.alpha", [0.01, 0.1])``; values are a YAML flow sequence."""
-    import yaml
-
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key or not raw.strip():
-        raise ConfigError(f"--grid {text}: expected KEY=V1,V2,…, e.g. --grid train.alpha=0.01,0.1")
-    try:
-        values = yaml.safe_load(f"[{raw}]")  # so [2,3,2],[2,8,2] are two lists
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--grid {key}: values are not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"--grid {shown(text)}: expected KEY=V1,V2,…, e.g. --grid train.alpha=0.01,0.1")
+    values = config_mod.parse_yaml(f"[{raw}]", f"--grid {config_mod.show_key(key)}: values")  # so [2,3,2],[2,8,2] are two lists
     for value in values:
         try:
             config_mod.resolve(None, [_override(key, value)])
@@ -216,9 +211,9 @@ def sweep_runs(sweep_dir):
         raise RunDirError(f"{results}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     fixed = set(columns([]))
     keys = [k for k in fieldnames if k not in fixed]
-    if "run" not in fieldnames or any(not row.get("run") or None in row for row in rows):
-        raise RunDirError(f"{results}: not a sweep's results table (every row needs a run name, "
-                          f"as many cells as the header)")
+    if "run" not in fieldnames or any(not _plain_name(row.get("run")) or None in row for row in rows):
+        raise RunDirError(f"{results}: not a sweep's results table (every row needs a run name, a folder "
+                          f"of the sweep, and as many cells as the header)")
     out = []
     for row in rows:
         label = ", ".join(f"{k.rsplit('.', 1)[-1]}={row[k]}" for k in keys) or row["run"]
@@ -226,6 +221,11 @@ def sweep_runs(sweep_dir):
             label += f" ({row['status']})"
         out.append((label, sweep_dir / row["run"], row.get("status", "")))
     return out
+
+
+def _plain_name(name):
+    """A run name is one folder inside the sweep directory, as ``run_names`` makes them."""
+    return bool(name) and re.fullmatch(r"[A-Za-z0-9.+_-]+", name) is not None and name not in (".", "..")
 
 
 def is_sweep_dir(path):

@@ -263,7 +263,7 @@ class TestSet:
     def test_bad_yaml_value(self, run_cli, tiny_config):
         result = run_cli("train", tiny_config(), "--set", "model.layers=[2,3")
         assert result.exit_code == 2
-        assert result.stderr.startswith("Error: --set model.layers: value is not valid YAML: ")
+        assert result.stderr.startswith("Error: --set model.layers: value: line 1, column 5: invalid YAML: ")
         assert result.stderr.count("\n") == 1
 
     def test_gradcheck_takes_set(self, run_cli, tiny_config):

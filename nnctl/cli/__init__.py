@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import click
 
@@ -47,6 +48,9 @@ class NnctlGroup(click.Group):
 
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
+        # Overflow and invalid values are checked for and reported as errors of their own; NumPy's
+        # RuntimeWarnings would only add lines beside the one Error line.
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
         try:
             code = super().main(args, prog_name, standalone_mode=False, **extra)
         except NO_ARGS_IS_HELP as exc:  # plain `nnctl`: the help, which is an answer, not an error
@@ -54,22 +58,28 @@ class NnctlGroup(click.Group):
             code = 0
         except click.ClickException as exc:
             where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) else ""
-            click.echo(f"Error: {where}{exc.format_message()}", err=True)
+            error(f"{where}{exc.format_message()}")
             code = exc.exit_code
         except NnctlError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            error(str(exc))
             code = exc.exit_code
         except (click.Abort, KeyboardInterrupt):
-            click.echo("Error: interrupted", err=True)
+            error("interrupted")
             code = INTERRUPTED
-        except MemoryError as exc:  # e.g. n_samples or layer sizes far beyond this machine
-            click.echo(f"Error: not enough memory: {exc or 'allocation failed'}; use smaller data or layers",
-                       err=True)
+        except MemoryError as exc:  # e.g. data far beyond this machine
+            error(f"not enough memory ({exc or 'an allocation failed'}); use smaller data or layers")
             code = 2
         except BrokenPipeError:
             sys.stderr.close()  # the reader of stdout went away (e.g. `| head`): not an error
             code = 0
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def error(message):
+    """The one ``Error:`` line: newlines and other control characters (in a path, a cell, a key) are
+    escaped, so that a message is always one line."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    click.echo(f"Error: {text}", err=True)
 
 
 @click.group(cls=NnctlGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -84,25 +84,29 @@ class RunDir:
 
 
 def read_metrics(path, upto=None, missing_ok=False):
-    """The records of the ``metrics.jsonl`` at ``path``; see ``RunDir.read_metrics``."""
+    """The records of the ``metrics.jsonl`` at ``path``; see ``RunDir.read_metrics``.
+
+    A line that is not a whole record (cut short by a kill, damaged, edited) is passed over, and so is a
+    record whose epoch does not follow the one before: what can be read is kept, nothing is made up.
+    """
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_bytes().splitlines()
     except FileNotFoundError:
         if missing_ok:
             return []
         raise RunDirError(f"{path}: cannot read (No such file or directory)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    except OSError as exc:
+        raise RunDirError(f"{path}: cannot read ({exc.strerror or exc})") from None
     records = []
     for line in lines:
         try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):
-            break  # a line cut short by a kill
+            record = json.loads(line.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            continue
         if not (isinstance(record, dict) and type(record.get("epoch")) is int):
-            break
-        if upto is not None and record["epoch"] > upto:
+            continue
+        if records and record["epoch"] <= records[-1]["epoch"] or upto is not None and record["epoch"] > upto:
             continue
         records.append(record)
     return records

@@ -49,7 +49,7 @@ def check_output(case, exit_code, stdout, stderr):
     assert "Traceback" not in stderr
     lines = stderr.splitlines()
     errors = [line for line in lines if line.startswith("Error:")]
-    assert len(errors) == 1 and lines[-1] == errors[0], stderr
+    assert len(errors) == 1 and lines == errors, stderr  # stderr is the one Error line, nothing beside it
     if "error" in case:
         assert errors[0] == expected_line(case)
     else:
@@ -69,7 +69,7 @@ def test_cases_are_unique_and_files_exist():
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
 def test_corpus_case(case, corpus):
     before = tree_state(corpus)
-    result = CliRunner().invoke(cli, case["args"], catch_exceptions=True)
+    result = CliRunner().invoke(cli, case["args"], catch_exceptions=True, prog_name="nnctl")
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     check_output(case, result.exit_code, result.stdout, result.stderr)
     assert tree_state(corpus) == before

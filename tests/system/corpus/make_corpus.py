@@ -98,6 +98,41 @@ def main():
     write_npz(HERE / "data_no_xy.npz", {"features": np.zeros((4, 2)), "labels": np.array([0, 1, 0, 1])})
     write_npz(HERE / "data_pickled.npz", {"X": np.array([[1, 2]] * 4, dtype=object), "y": np.array([0, 1, 0, 1])},
               allow_pickle=True)
+    make_hostile(arrays)
+
+
+def make_hostile(arrays):
+    """Checkpoints whose checksum is valid but whose meta or arrays are not what they claim, and data
+    files whose labels cannot be class names."""
+    meta = json.loads(str(arrays["meta"]))
+    config = meta["config"]
+    write_npz(HERE / "ckpt_meta_no_epoch.npz", with_meta({k: v for k, v in arrays.items()}, epoch=None))
+    no_rng = with_meta(arrays)
+    body = json.loads(str(no_rng["meta"]))
+    del body["rng_state"]
+    body["checksum"] = checkpoint.checksum({k: v for k, v in no_rng.items() if k != "meta"}, body)
+    no_rng["meta"] = np.array(json.dumps(body))
+    write_npz(HERE / "ckpt_meta_no_rng_state.npz", no_rng)
+    write_npz(HERE / "ckpt_meta_feature_names.npz", with_meta(arrays, feature_names="x1,x2"))
+    write_npz(HERE / "ckpt_meta_input_scale.npz",
+              with_meta(arrays, config={**config, "data": {**config["data"], "input_scale": "big"}}))
+    write_npz(HERE / "ckpt_meta_dtype.npz",
+              with_meta(arrays, config={**config, "model": {**config["model"], "dtype": "float16"}}))
+    write_npz(HERE / "ckpt_meta_best_loss.npz", with_meta(arrays, best_val_loss="low"))
+    deep = "[" * 5000 + "]" * 5000  # JSON that Python's json module cannot read back (recursion)
+    write_npz(HERE / "ckpt_meta_deep.npz", {**{k: v for k, v in arrays.items() if k != "meta"},
+                                            "meta": np.array(json.dumps({**meta, "schedule": "X"}).replace('"X"', deep))})
+    int_scaler = dict(arrays)
+    int_scaler["scaler_scale"] = np.array([1, 2])
+    write_npz(HERE / "ckpt_scaler_int.npz", with_meta(int_scaler))
+    nan_weights = dict(arrays)
+    nan_weights["W2"] = arrays["W2"].copy()
+    nan_weights["W2"][0, 0] = np.nan
+    write_npz(HERE / "ckpt_weights_nan.npz", with_meta(nan_weights))
+    X = np.arange(40.0).reshape(20, 2)
+    write_npz(HERE / "data_labels_nan.npz", {"X": X, "y": np.array([0.0, 1.0, np.nan, 1.0] * 5)})
+    write_npz(HERE / "data_labels_complex.npz", {"X": X, "y": np.array([1j, 0j] * 10)})
+    write_npz(HERE / "data_labels_bytes.npz", {"X": X, "y": np.array([b"a", b"b"] * 10)})
 
 
 if __name__ == "__main__":
