@@ -22,7 +22,7 @@ How a page marks up its examples (docs/testing.md says the same for writers):
   INTERACTIVE_COMMENTS passes them on as arguments).
 
 Also checked: every relative link and image of these pages names an existing file, and every `#anchor` a
-heading of its page; docs/explain-testnet.md is what `nnctl explain` writes today.
+heading of its page; docs/explain-testnet.md is what `nnctl explain` writes.
 """
 from __future__ import annotations
 
@@ -145,7 +145,11 @@ def run_page(page, cwd, env):
     for block in parse(page):
         if block.lang not in RUNNABLE or block.directive("skip"):
             continue
-        proc = run_block(block, cwd, env)
+        try:
+            proc = run_block(block, cwd, env)
+        except subprocess.TimeoutExpired:
+            failures.append(f"{block.where()}: still running after {TIMEOUT} s")
+            continue
         want_exit = int((block.directive("exit") or ["0"])[0])
         if proc.returncode != want_exit:
             failures.append(f"{block.where()}: exit code {proc.returncode}, expected {want_exit}\n"
@@ -169,7 +173,9 @@ def page_failures(request, shim, tmp_path_factory):
     order): most of the time goes into starting Python and NumPy, which runs as well side by side."""
     pages = {item.callspec.params["page"] for item in request.session.items
              if getattr(item, "originalname", None) == "test_shown_outputs_are_what_the_commands_print"}
-    runnable = lambda page: sum(b.lang in RUNNABLE and not b.directive("skip") for b in parse(page))  # noqa: E731
+    def runnable(page):
+        return sum(block.lang in RUNNABLE and not block.directive("skip") for block in parse(page))
+
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         futures = {page: pool.submit(run_page, page, tmp_path_factory.mktemp("page"), shim)
                    for page in sorted(pages, key=runnable, reverse=True)}
