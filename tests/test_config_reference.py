@@ -1,4 +1,4 @@
-"""The README's config reference lists every config key with its actual default."""
+"""The config reference in docs/config.md lists every config key with its actual default."""
 from __future__ import annotations
 
 import re
@@ -8,11 +8,11 @@ import yaml
 
 from nnctl.config import DEFAULTS, SCHEMA, get
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "config.md"
 
 
 def reference_rows():
-    text = README.read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     section = text[text.index("## Config reference"):]
     section = section[:section.index("\n## ", 1)]
     return dict(re.findall(r"^\| `([\w.]+)` \| `([^`]*)` \|", section, flags=re.M))
