@@ -29,7 +29,16 @@ class TrainingDiverged(NnctlError):
     exit_code = 1
 
 
+class OutputError(NnctlError):
+    """stdout cannot be written (a full disk, a closed stream)."""
+
+
 class Interrupted(NnctlError):
-    """Stopped on request (Ctrl-C) at a consistent point that was saved; ``--resume`` continues from it."""
+    """Stopped on request (Ctrl-C, SIGTERM) at a consistent point that was saved; ``--resume`` continues from
+    it. The exit code is 128 + the signal's number: 130 for Ctrl-C, 143 for SIGTERM."""
 
     exit_code = 130
+
+    def __init__(self, message, exit_code=130):
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -10,15 +10,16 @@ them), so ``nnctl predict`` does not pay for the others.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import warnings
 
 import click
 
 from .. import __version__
-from ..errors import NnctlError
+from ..errors import NnctlError, OutputError
+from .options import ReaderGone
 
-INTERRUPTED = 130
 NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click ≥ 8.2; older clicks exit 0 themselves
 
 # command name -> (module in this package, the click command in it), in the order --help lists them
@@ -46,6 +47,13 @@ class NnctlGroup(click.Group):
         module, attribute = COMMANDS[name]
         return getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
 
+    def invoke(self, ctx):
+        # click turns KeyboardInterrupt into Abort after printing an empty line; the signal is kept here
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Stopped(getattr(exc, "signum", 2)) from None
+
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
         # Overflow and invalid values are checked for and reported as errors of their own; NumPy's
@@ -61,18 +69,37 @@ class NnctlGroup(click.Group):
             error(f"{where}{exc.format_message()}")
             code = exc.exit_code
         except NnctlError as exc:
+            if isinstance(exc, OutputError):
+                _drop_stdout()
             error(str(exc))
             code = exc.exit_code
-        except (click.Abort, KeyboardInterrupt):
+        except (_Stopped, click.Abort, KeyboardInterrupt) as exc:
             error("interrupted")
-            code = INTERRUPTED
+            code = 128 + getattr(exc, "signum", 2)
         except MemoryError as exc:  # e.g. data far beyond this machine
             error(f"not enough memory ({exc or 'an allocation failed'}); use smaller data or layers")
             code = 2
-        except BrokenPipeError:
-            sys.stderr.close()  # the reader of stdout went away (e.g. `| head`): not an error
+        except (ReaderGone, BrokenPipeError):  # the reader of stdout went away (e.g. `| head`): not an error
+            _drop_stdout()
             code = 0
         sys.exit(code if isinstance(code, int) else 0)
+
+
+class _Stopped(Exception):
+    """A signal ended the command: the exit code is 128 + ``signum``."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _drop_stdout():
+    """Point stdout at /dev/null, so that the interpreter's flush at exit cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
 
 
 def error(message):

@@ -1,12 +1,11 @@
 """``nnctl explain``: pick one sample, run ``explain.compute.explain`` on it, print it as text, Markdown or JSON."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from .options import set_option
+from .options import emit, emit_json, set_option
 
 
 @click.command()
@@ -32,8 +31,8 @@ def explain(target, overrides, index, x_text, label, split, fmt, full):
     context.update(target=str(target), optimizer=config["train"].get("optimizer", "sgd"))
     ex = compute.explain(net.params, x, y, net.activation, net.lam, config["train"]["alpha"])
     if fmt == "json":
-        click.echo(json.dumps(render.to_json(ex, context), indent=2))
+        emit_json(render.to_json(ex, context))
     elif fmt == "markdown":
-        click.echo(render.format_markdown(ex, context, full), nl=False)
+        emit(render.format_markdown(ex, context, full), nl=False)
     else:
-        click.echo(render.format_text(ex, context, full))
+        emit(render.format_text(ex, context, full))

@@ -40,10 +40,26 @@ def json_option(f):
 
 def emit_json(obj):
     """A result as JSON on stdout."""
-    click.echo(json.dumps(obj, indent=2))
+    emit(json.dumps(obj, indent=2))
+
+
+class ReaderGone(Exception):
+    """The reader of stdout went away (``| head``): the command's answer is no longer wanted. Not an
+    ``OSError``, which click would turn into exit 1 on its own."""
 
 
 def emit(text, nl=True):
-    """A result as text on stdout, flushed, so that it reaches the next command of a pipeline at once."""
-    click.echo(text, nl=nl)
-    sys.stdout.flush()
+    """A result as text on stdout, flushed, so that it reaches the next command of a pipeline at once.
+    A reader that went away raises ``ReaderGone`` (the command exits 0); any other failure to write is
+    an ``OutputError``."""
+    from ..errors import OutputError
+
+    try:
+        if sys.stdout is None:
+            raise OSError("stdout is closed")
+        sys.stdout.write(text + ("\n" if nl else ""))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise ReaderGone from None
+    except (OSError, ValueError) as exc:  # ValueError: "I/O operation on closed file"
+        raise OutputError(f"stdout: cannot write: {getattr(exc, 'strerror', None) or exc}") from None

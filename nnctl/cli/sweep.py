@@ -35,7 +35,10 @@ def sweep(config_path, grids, overrides, out, jobs, force, quiet, as_json):
         if not quiet:
             click.echo(f"nnctl sweep: [{done}/{total}] {row['run']}: {row['status']}", err=True)
 
-    out_dir, keys, rows = run(config_path, grids, overrides, out, jobs, force, progress)
+    from .interrupts import TerminateAsInterrupt
+
+    with TerminateAsInterrupt():  # SIGTERM stops the workers as Ctrl-C does: no run outlives the sweep
+        out_dir, keys, rows = run(config_path, grids, overrides, out, jobs, force, progress)
     if as_json:
         emit_json(rows)
     else:

@@ -50,7 +50,7 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
 
     def notify():
         if not quiet:
-            click.echo("nnctl: stopping after this epoch (Ctrl-C again to abort at once)", err=True)
+            click.echo("nnctl: stopping after this epoch (a second Ctrl-C or SIGTERM aborts at once)", err=True)
 
     try:
         with StopRequest(notify) as stop:
@@ -58,7 +58,7 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
     except Interrupted as exc:
         again = ["nnctl", "train", str(config_path), *(w for o in overrides for w in ("--set", o)),
                  "--out", str(trainer.run_dir), "--resume"]
-        raise Interrupted(f"{exc}; resume with: {shlex.join(again)}") from None
+        raise Interrupted(f"{exc}; resume with: {shlex.join(again)}", stop.exit_code) from None
     except TrainingDiverged:
         if as_json:  # a script reading stdout gets the failed run's summary, as summary.json holds it
             emit_json(trainer.divergence)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -235,3 +238,41 @@ def test_messages_say_what_to_do(run_cli, tiny_config, train_run, moons_ckpt):
     result = run_cli("eval", ckpt, "--split", "val")
     assert result.exit_code == 2
     assert result.stderr.endswith("is empty (data.val_fraction is 0.0; use --split train or all)\n")
+
+
+class TestStdout:
+    """stdout as a shell gives it: a reader that goes away, a full disk, a closed stream."""
+
+    def run(self, args, **kwargs):
+        return subprocess.run([sys.executable, "-m", "nnctl", *map(str, args)], capture_output=True, text=True,
+                              timeout=120, **kwargs)
+
+    def test_a_reader_that_goes_away_is_not_an_error(self, moons_ckpt, tmp_path):
+        rows = tmp_path / "rows.csv"
+        rows.write_text("0.5,0.1\n" * 200_000)
+        proc = subprocess.Popen([sys.executable, "-m", "nnctl", "predict", str(moons_ckpt), str(rows)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        first = proc.stdout.readline()  # `| head -1`
+        proc.stdout.close()
+        stderr = proc.stderr.read()
+        assert proc.wait(timeout=120) == 0 and first.strip() in (b"0", b"1")
+        assert stderr == b""
+
+    @pytest.mark.parametrize("command", [["predict", "{ckpt}", "{rows}"], ["eval", "{ckpt}"], ["eval", "{ckpt}", "--json"]])
+    def test_a_full_disk_is_one_error_line(self, moons_ckpt, tmp_path, command):
+        rows = tmp_path / "rows.csv"
+        rows.write_text("0.5,0.1\n")
+        args = [a.format(ckpt=moons_ckpt, rows=rows) for a in command]
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run([sys.executable, "-m", "nnctl", *args], stdout=full, stderr=subprocess.PIPE,
+                                  text=True, timeout=120)
+        assert proc.returncode == 2
+        assert proc.stderr == "Error: stdout: cannot write: No space left on device\n"
+
+    def test_a_closed_stdout_is_one_error_line(self, moons_ckpt):
+        proc = subprocess.run([sys.executable, "-m", "nnctl", "eval", str(moons_ckpt)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, timeout=120,
+                              preexec_fn=lambda: os.close(1))
+        assert proc.returncode == 2
+        assert proc.stderr.startswith("Error: stdout: cannot write: ") and proc.stderr.count("\n") == 1
+
