@@ -7,8 +7,10 @@ Every file but ``metrics.jsonl`` is replaced atomically; ``metrics.jsonl`` is ap
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from ..errors import RunDirError
 from ..files import remove_stale_temps, write_text
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "checkpoints")
+LOCK_FILE = ".nnctl.lock"  # held (flock) by the process writing the run; the OS releases it when that process dies
 CHECKPOINT_NAME = re.compile(r"(last|best|epoch-\d{4,})\.npz")  # the checkpoints nnctl writes
 
 
@@ -38,9 +41,27 @@ class RunDir:
         return self.checkpoints / f"epoch-{epoch:04d}.npz"
 
     def prepare(self, resume, force):
-        """Make the directory ready to write: refuse to overwrite a run unless ``force``, and to resume
-        one without ``checkpoints/last.npz``; with ``force``, remove the old run's files (only those)."""
-        existing = [name for name in RUN_FILES if (self.path / name).exists()]
+        """Make the directory ready to write and lock it for this process (``self.lock``): refuse to
+        overwrite a run unless ``force``, to resume one without ``checkpoints/last.npz``, and a directory
+        another process is writing; with ``force``, remove the old run's files (only those). Every
+        refusal comes before anything is written."""
+        self._refusals(resume, force)
+        try:
+            self.checkpoints.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"{self.path}: cannot write the run directory ({exc.strerror or exc})") from None
+        self.lock = RunLock(self.path / LOCK_FILE)
+        try:
+            self._refusals(resume, force)  # again, now that no other process can be writing it
+            self._clear(resume, force)
+        except BaseException:
+            self.lock.release()
+            raise
+        return self
+
+    def _refusals(self, resume, force):
+        existing = [name for name in RUN_FILES if (self.path / name).exists()
+                    and not (name == "checkpoints" and self.checkpoints.is_dir() and not any(self.checkpoints.iterdir()))]
         if existing and not (resume or force):
             raise RunDirError(f"{self.path}: already holds a run ({', '.join(existing)}); "
                               "use --resume to continue it or --force to replace it")
@@ -50,8 +71,9 @@ class RunDir:
         if resume and not self.last.is_file():
             raise RunDirError(f"{self.path}: nothing to resume (no checkpoints/last.npz; a run stopped before its "
                               "first checkpoint has to start again with --force)")
+
+    def _clear(self, resume, force):
         try:
-            self.checkpoints.mkdir(parents=True, exist_ok=True)
             for directory in (self.path, self.checkpoints):
                 remove_stale_temps(directory)
             if force and not resume:
@@ -62,7 +84,12 @@ class RunDir:
                         old.unlink()
         except OSError as exc:
             raise RunDirError(f"{self.path}: cannot write the run directory ({exc.strerror or exc})") from None
-        return self
+
+    def release(self):
+        """Let other processes write the run directory (also done by the OS when this process ends)."""
+        lock = getattr(self, "lock", None)
+        if lock is not None:
+            lock.release()
 
     def write_config(self, text):
         write_text(self.config, text)
@@ -110,6 +137,49 @@ def read_metrics(path, upto=None, missing_ok=False):
             continue
         records.append(record)
     return records
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``path``, taken at once or refused with a ``RunDirError`` naming the holder.
+
+    The file is nnctl's own and stays empty in the run directory; the holder's pid comes from the kernel's
+    table of locks. An OS lock dies with its process, so a killed run never leaves a stale lock.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self._fd = None
+        try:
+            self._fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunDirError(f"{path.parent}: cannot write the run directory ({exc.strerror or exc})") from None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _lock_holder(os.fstat(self._fd).st_ino)
+            self.release()
+            raise RunDirError(f"{path.parent}: in use by another nnctl ({holder}); wait for it to end, "
+                              "or write elsewhere with --out") from None
+
+    def release(self):
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def __del__(self):
+        self.release()
+
+
+def _lock_holder(inode):
+    """``"pid N"`` of the process holding a lock on the file with ``inode``, from Linux's /proc/locks."""
+    try:
+        for line in Path("/proc/locks").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 5 and fields[5].rsplit(":", 1)[-1] == str(inode):
+                return f"pid {fields[4]}"
+    except OSError:
+        pass
+    return "another process"
 
 
 class MetricsLog:

@@ -43,7 +43,14 @@ class Trainer:
         check_fits(config["model"]["layers"], self.data.n_features, len(self.data.class_names), where)
         self.net = checkpoint.build_network(config)  # before the run directory: a network too big for memory writes nothing
         self.workspace = Workspace(self.net)
-        self.run_dir = RunDir(run_dir).prepare(resume, force)
+        self.run_dir = RunDir(run_dir).prepare(resume, force)  # locked until fit() ends
+        try:
+            self._start(config, resume)
+        except BaseException:
+            self.run_dir.release()
+            raise
+
+    def _start(self, config, resume):
         if self.net.dtype != np.float64:  # cast the data once, not every minibatch
             self.data.splits = {k: (X.astype(self.net.dtype), y) for k, (X, y) in self.data.splits.items()}
         self.optimizer = optimizers.make(config["train"])
@@ -180,6 +187,12 @@ class Trainer:
         ``stop`` is asked after every epoch; when it answers true, ``last.npz`` is brought up to that
         epoch and ``Interrupted`` is raised, so ``--resume`` continues exactly from there.
         """
+        try:
+            return self._fit(on_epoch, stop)
+        finally:
+            self.run_dir.release()
+
+    def _fit(self, on_epoch, stop):
         epochs = self.config["train"]["epochs"]
         with self.run_dir.open_metrics() as log:
             while self.epoch < epochs and not self._stopped_early():

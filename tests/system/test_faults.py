@@ -186,6 +186,42 @@ def start(config, run, *extra):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def test_a_second_writer_of_a_run_directory_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):
+    config, run = tmp_path / "endless.yaml", tmp_path / "run"
+    config.write_text(ENDLESS % 1)
+    first = start(config, run, "-q")
+    wait_for_epochs(run, 3, first)
+    for extra in (["--force"], ["--resume"]):
+        second = nnctl("train", config, "--out", run, "-q", *extra)
+        assert second.exit_code == 2
+        assert second.stderr == (f"Error: {run}: in use by another nnctl (pid {first.pid}); wait for it to end, "
+                                 "or write elsewhere with --out\n")
+    assert first.poll() is None  # the first goes on, its files untouched by the refused ones
+    first.kill()
+    first.wait()
+    resumed = nnctl("train", config, "--out", run, "--resume", "-q", "--set",
+                    f"train.epochs={checkpoint.load(run / 'checkpoints' / 'last.npz').meta['epoch'] + 1}")
+    assert resumed.exit_code == 0, resumed.stderr  # the kill took its lock with it
+
+
+def test_a_sweep_run_in_use_is_a_row_of_its_own(tmp_path):
+    """A run directory of a sweep that another process writes is refused for that run only."""
+    config = tmp_path / "endless.yaml"
+    config.write_text(ENDLESS % 1)
+    busy = tmp_path / "sweep" / "alpha-0.3"
+    first = start(config, busy, "-q", "--set", "train.alpha=0.3")
+    wait_for_epochs(busy, 2, first)
+    try:
+        result = nnctl("sweep", config, "--grid", "train.alpha=0.3", "--set", "train.epochs=2", "--out",
+                       tmp_path / "sweep", "--force", "--json", "-q")
+    finally:
+        first.kill()
+        first.wait()
+    assert result.exit_code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["status"] == "error" and f"in use by another nnctl (pid {first.pid})" in row["message"]
+
+
 def test_kill_9_at_seeded_random_moments_then_resume_is_bit_exact(tmp_path):
     config, run = tmp_path / "endless.yaml", tmp_path / "run"
     config.write_text(ENDLESS % 1)
