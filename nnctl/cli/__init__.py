@@ -16,7 +16,6 @@ import warnings
 
 import click
 
-from .. import __version__
 from ..errors import NnctlError, OutputError
 from .options import ReaderGone
 
@@ -110,7 +109,8 @@ def error(message):
 
 
 @click.group(cls=NnctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="nnctl", message="%(prog)s %(version)s")
+@click.version_option(None, "--version", package_name="nnctl", prog_name="nnctl",
+                      message="%(prog)s %(version)s")  # the version is read only when asked for
 def cli():
     """Train, check and use small fully connected neural networks, driven by YAML configs.
 

@@ -5,9 +5,13 @@ Every feature cell must be a finite number; errors name the file, the line and t
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
+import os
+import select
+import stat
 
 import numpy as np
 
@@ -94,10 +98,70 @@ def read_labeled(text, where):
     return _features(feature_rows, names, where), labels, names
 
 
+PAUSE = "\x1fnnctl: nothing more for now\x1f"  # a line no CSV input holds: the source has nothing to read yet
+
+
+def line_limit(n_features):
+    """The longest input line a network of ``n_features`` inputs accepts: ample for the numbers and a few
+    extra columns (ids, labels), and a bound on what one line may cost."""
+    return max(1 << 16, 64 * n_features)
+
+
+def lines_of(source, where, limit):
+    """The text lines of ``source`` as they arrive, each at most ``limit`` characters (a longer one is a
+    ``DataError`` as soon as that many have been read, however long the line goes on).
+
+    ``source`` is a file object or any iterable of lines. A pipe or terminal is read as its data comes, and
+    when it has nothing to read for the moment the line ``PAUSE`` comes first, so that a reader can answer
+    what it has before waiting (``tail -f log.csv | nnctl predict``).
+    """
+    fd, regular = _descriptor(source)
+    if fd is None:  # text in memory, a list of lines
+        for number, line in enumerate(source, start=1):
+            if len(line) > limit:
+                raise DataError(f"{where}: line {number}: longer than {limit:,} characters; no row this network "
+                                "reads is")
+            yield line
+        return
+    decoder, pending, number, fresh = codecs.getincrementaldecoder("utf-8")(), "", 0, False
+    while True:
+        end = pending.find("\n")
+        while end >= 0:
+            line, pending = pending[:end + 1], pending[end + 1:]
+            number += 1
+            fresh = True  # lines went out since the last pause
+            yield line
+            end = pending.find("\n")
+        if len(pending) > limit:
+            raise DataError(f"{where}: line {number + 1}: longer than {limit:,} characters; no row this network "
+                            "reads is")
+        if fresh and not regular and not select.select([fd], [], [], 0)[0]:
+            fresh = False
+            yield PAUSE  # nothing to read for now: the reader answers what it has before os.read waits
+        data = os.read(fd, 1 << 16)
+        if not data:
+            pending += decoder.decode(b"", final=True)
+            if pending:
+                yield pending
+            return
+        pending += decoder.decode(data)
+
+
+def _descriptor(source):
+    """``(fd, is a regular file)`` of ``source``, read in blocks; ``(None, False)`` for text in memory."""
+    try:
+        fd = source.fileno()
+        return fd, stat.S_ISREG(os.fstat(fd).st_mode)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None, False
+
+
 def iter_features(lines, where, feature_names, chunk=65536):
     """Feature rows for ``predict``, as float arrays of up to ``chunk`` rows, read as they arrive.
 
-    ``lines`` is any iterable of text lines (a file, stdin). The header is optional. With one, every row is
+    ``lines`` is a file object (stdin too) or any iterable of text lines, read through ``lines_of``: what has
+    arrived is answered when a pipe pauses, and no line may be longer than ``line_limit``. The header is
+    optional. With one, every row is
     read through it: columns are picked by ``preprocess.column_order`` (by the training ``feature_names``
     when all are present, so the training CSV itself can be piped in), and a row of another width is an
     error. Without one, the columns are the features in order. A blank row before another row is an
@@ -109,13 +173,19 @@ def iter_features(lines, where, feature_names, chunk=65536):
             yield line.removeprefix("\ufeff") if first else line
             first = False
 
-    reader = csv.reader(without_bom(lines))
     n_features = len(feature_names)
-    names, cols, width, blank, batch, seen_row = None, None, None, None, [], False
+    reader = csv.reader(without_bom(lines_of(lines, where, line_limit(n_features))))
+    names, cols, width, blank, batch, seen_row, pauses = None, None, None, None, [], False, 0
     as_in = "as in the header"
     try:
         for row in reader:
-            line = reader.line_num
+            if row == [PAUSE]:
+                pauses += 1
+                if batch:
+                    yield _features(batch, names, where, as_in)
+                    batch = []
+                continue
+            line = reader.line_num - pauses
             if not row or not any(cell.strip() for cell in row):
                 blank = blank or line
                 continue
@@ -135,12 +205,13 @@ def iter_features(lines, where, feature_names, chunk=65536):
                     continue
                 names = [f"x{i + 1}" for i in range(len(first))]
                 as_in = "as in the first row"
-                if len(names) != n_features:
+                width = len(names)
+                if width != n_features:
                     raise DataError(f"{where}: the network takes {n_features} features per row, "
-                                    f"the input has {len(names)}")
-            if cols is not None:  # every row by the header: a row of another width is refused, not guessed at
-                if len(row) != width:
-                    raise DataError(f"{where}: line {line}: expected {width} cells {as_in}, got {len(row)}")
+                                    f"the input has {width}")
+            if len(row) != width:  # refused as soon as it is read, and never read by guess
+                raise DataError(f"{where}: line {line}: expected {width} cells {as_in}, got {len(row)}")
+            if cols is not None:  # every row by the header
                 row = [row[i] for i in cols]
             batch.append((line, row))
             if len(batch) == chunk:

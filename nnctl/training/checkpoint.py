@@ -27,6 +27,8 @@ from ..files import atomic_write
 from ..model.network import MLP
 
 FORMAT_VERSION = 2  # 2: the checksum covers the meta too
+MAX_META_BYTES = 1 << 24  # a checkpoint's meta is a few kB of JSON; far more is not one
+NPY_HEADER_BYTES = 1 << 12  # room for an .npy header beside an array's data
 
 
 @dataclass
@@ -120,28 +122,29 @@ def load(path):
         raise CheckpointError(f"{path}: not an .npz archive (empty, truncated or another kind of file)")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+            if "meta" not in npz.files:
+                raise CheckpointError(f"{path}: not an nnctl checkpoint (no meta array)")
+            _check_size(path, npz.zip, "meta", MAX_META_BYTES)
+            text = str(npz["meta"])
+            meta, stored = _read_meta(path, text), _read_meta(path, text)  # stored: as written, for the checksum
+            layers = _check_meta(path, meta)
+            bounds = _array_bytes(layers)
+            for name in (n for n in npz.files if n != "meta"):  # as the zip and .npy headers declare, before any data
+                _check_size(path, npz.zip, name, bounds.get(name, NPY_HEADER_BYTES), layers)
+            arrays = {k: npz[k] for k in npz.files if k != "meta"}
+    except CheckpointError:
+        raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
         reason = "holds pickled objects" if "allow_pickle" in str(exc) else f"damaged .npz archive ({exc})"
         raise CheckpointError(f"{path}: {reason}") from None
     except Exception as exc:  # a damaged zip can fail deep inside zlib or zipfile
         raise CheckpointError(f"{path}: damaged checkpoint ({type(exc).__name__}: {exc})") from None
-    if "meta" not in arrays:
-        raise CheckpointError(f"{path}: not an nnctl checkpoint (no meta array)")
     try:
-        meta = json.loads(str(arrays.pop("meta")))
-        version = meta["format_version"]
-    except (ValueError, KeyError, TypeError, RecursionError):
-        raise CheckpointError(f"{path}: meta is not valid checkpoint JSON") from None
-    if version != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {version}; this nnctl reads version {FORMAT_VERSION}")
-    try:
-        intact = meta.get("checksum") == checksum(arrays, meta)
+        intact = stored.get("checksum") == checksum(arrays, stored)
     except (TypeError, ValueError, RecursionError):  # a meta json.dumps cannot write back
         intact = False
     if not intact:
         raise CheckpointError(f"{path}: checksum mismatch: the file is damaged or was modified")
-    layers = _check_meta(path, meta)
     params = {}
     for l in range(1, len(layers)):
         for name, shape in ((f"W{l}", (layers[l], layers[l - 1])), (f"b{l}", (layers[l],))):
@@ -153,6 +156,49 @@ def load(path):
     opt_state = {k[4:]: v for k, v in arrays.items() if k.startswith("opt_")}
     _check_opt_state(path, opt_state, params)
     return Checkpoint(params, scaler, meta, opt_state)
+
+
+def _read_meta(path, text):
+    try:
+        meta = json.loads(text)
+        version = meta["format_version"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise CheckpointError(f"{path}: meta is not valid checkpoint JSON") from None
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {version}; this nnctl reads version {FORMAT_VERSION}")
+    return meta
+
+
+def _array_bytes(layers):
+    """The most bytes each array of a network of ``layers`` may take in a checkpoint (float64 data plus
+    room for its header): what the zip members are held to before anything is decompressed."""
+    shapes = {"scaler_center": layers[0], "scaler_scale": layers[0], "opt_t": 1}
+    for l in range(1, len(layers)):
+        shapes.update({f"W{l}": layers[l] * layers[l - 1], f"b{l}": layers[l]})
+    for key in [k for k in shapes if k[0] in "Wb"]:
+        shapes[f"opt_m_{key}"] = shapes[f"opt_v_{key}"] = shapes[key]
+    return {name: 8 * n + NPY_HEADER_BYTES for name, n in shapes.items()}
+
+
+def _check_size(path, archive, name, limit, layers=None):
+    """Refuse member ``name`` of the zip ``archive`` if its declared size or its .npy header's shape and
+    dtype exceed ``limit`` bytes: a small file must not unpack into gigabytes before it is refused."""
+    info = archive.getinfo(f"{name}.npy")
+    size = info.file_size
+    if size <= limit:
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(member)
+        if dtype.hasobject:
+            return  # np.load refuses it without unpickling: "holds pickled objects"
+        size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if size <= limit:  # wrong shapes within the bound get their precise message once loaded
+            return
+    of = f"a network of layers {layers} has" if layers else "a checkpoint has"
+    raise CheckpointError(f"{path}: array {name} declares {size:,} bytes, more than {of} ({limit:,}); "
+                          "not unpacked")
 
 
 def _array(path, arrays, name, shape, what=None):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 
@@ -219,6 +220,47 @@ class TestPredictStreams:
             predict_lines(moons_ckpt, io.StringIO("1,2\n3,4\n5,6\n7,8\noops,oops\n"), "t", False, parts.append, chunk=3)
         with pytest.raises(DataError, match=r"^t: line 4: empty row"):
             predict_lines(moons_ckpt, io.StringIO("1,2\n3,4\n5,6\n\n7,8\n"), "t", False, parts.append, chunk=3)
+
+
+class TestPredictOnLiveInput:
+    """predict from a pipe as a shell gives one: bounded memory, answers as the rows arrive."""
+
+    def start(self, ckpt):
+        return subprocess.Popen([sys.executable, "-m", "nnctl", "predict", str(ckpt)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def test_what_has_arrived_is_answered_when_the_input_pauses(self, moons_ckpt):
+        proc = self.start(moons_ckpt)
+        proc.stdin.write(b"0.1,0.2\n0.3,0.4\n")
+        proc.stdin.flush()  # and then nothing, with the pipe still open: `tail -f log.csv | nnctl predict`
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        if not ready:
+            proc.kill()
+        assert ready, "no answer while the input pauses"
+        answers = [proc.stdout.readline() for _ in range(2)]
+        assert all(a.strip() in (b"0", b"1") for a in answers)
+        proc.stdin.write(b"0.5,0.6\n")
+        proc.stdin.close()
+        assert proc.stdout.read().strip() in (b"0", b"1") and proc.wait(timeout=60) == 0
+
+    def test_a_line_that_never_ends_is_refused_in_bounded_memory(self, moons_ckpt):
+        proc = self.start(moons_ckpt)
+        try:  # `tr '\0' 7 </dev/zero | nnctl predict`: feed until nnctl gives up, at most 64 MB
+            for _ in range(1024):
+                proc.stdin.write(b"7" * 65536)
+        except BrokenPipeError:
+            pass
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 2 and proc.stdout.read() == b""
+        assert stderr == "Error: <stdin>: line 1: longer than 65,536 characters; no row this network reads is\n"
+
+    def test_a_wide_row_is_refused_as_soon_as_it_is_read(self, moons_ckpt):
+        proc = self.start(moons_ckpt)
+        proc.stdin.write(b"0.1,0.2\n" + b",".join([b"1"] * 1000) + b"\n")
+        proc.stdin.flush()  # the pipe stays open: the refusal must not wait for more rows or a full chunk
+        assert proc.wait(timeout=60) == 2
+        assert proc.stderr.read() == b"Error: <stdin>: line 2: expected 2 cells as in the first row, got 1000\n"
+        proc.stdin.close()
 
 
 def test_train_json_reports_a_divergence_on_stdout(run_cli, tiny_config, tmp_path):

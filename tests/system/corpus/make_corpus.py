@@ -32,6 +32,12 @@ def write_npz(path, arrays, allow_pickle=False):
     path.write_bytes(buf.getvalue())
 
 
+def npy_bytes(array):
+    out = io.BytesIO()
+    np.save(out, array)
+    return out.getvalue()
+
+
 def with_meta(arrays, **changes):
     """``arrays`` with ``meta`` updated and the checksum recomputed, so only ``changes`` are wrong."""
     arrays = dict(arrays)
@@ -129,6 +135,24 @@ def make_hostile(arrays):
     nan_weights["W2"] = arrays["W2"].copy()
     nan_weights["W2"][0, 0] = np.nan
     write_npz(HERE / "ckpt_weights_nan.npz", with_meta(nan_weights))
+    # Small files that would unpack into 128 MB: refused from their declared sizes, before any data is read
+    good = HERE / "good.npz"
+    shutil.copy(good, HERE / "ckpt_bomb_appended.npz")
+    with zipfile.ZipFile(HERE / "ckpt_bomb_appended.npz", "a", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("opt_extra.npy", npy_bytes(np.zeros(1 << 24)))
+    with zipfile.ZipFile(HERE / "ckpt_bomb_weights.npz", "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, value in arrays.items():
+            z.writestr(f"{name}.npy", npy_bytes(np.zeros(1 << 24) if name == "W1" else value))
+    with zipfile.ZipFile(HERE / "ckpt_bomb_header.npz", "w") as z:  # a header that claims 10^10 numbers
+        for name, value in arrays.items():
+            data = npy_bytes(value)
+            if name == "b1":
+                header = np.lib.format.header_data_from_array_1_0(value)
+                header["shape"] = (10**10,)
+                out = io.BytesIO()
+                np.lib.format.write_array_header_1_0(out, header)
+                data = out.getvalue() + value.tobytes()
+            z.writestr(f"{name}.npy", data)
     X = np.arange(40.0).reshape(20, 2)
     write_npz(HERE / "data_labels_nan.npz", {"X": X, "y": np.array([0.0, 1.0, np.nan, 1.0] * 5)})
     write_npz(HERE / "data_labels_complex.npz", {"X": X, "y": np.array([1j, 0j] * 10)})
