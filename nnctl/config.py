@@ -15,8 +15,8 @@ from pathlib import Path
 from .data.preprocess import SCALERS
 from .data.sources import BUNDLED, FILE_SUFFIXES, GENERATORS
 from .errors import ConfigError
-from .text import shown
 from .model.network import ACTIVATIONS, DTYPES, INITS
+from .text import shown
 from .training.optimizers import FULL_BATCH, OPTIMIZERS
 from .training.schedules import SCHEDULES
 from .training.stopping import MONITORS

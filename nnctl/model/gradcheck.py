@@ -16,7 +16,6 @@ import numpy as np
 
 from .network import MLP
 
-
 ROUNDOFF = 10.0 * np.finfo(np.float64).eps  # how precisely J is known, relative to max(1, J), with margin
 
 
