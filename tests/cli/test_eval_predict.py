@@ -318,3 +318,15 @@ class TestStdout:
         assert proc.returncode == 2
         assert proc.stderr.startswith("Error: stdout: cannot write: ") and proc.stderr.count("\n") == 1
 
+
+def test_an_error_is_one_line_whatever_the_path_holds(run_cli, tiny_config, tmp_path):
+    folder = tmp_path / "new\nline \x1b[31mred"
+    folder.mkdir()
+    config = folder / "c.yaml"
+    config.write_text(tiny_config().read_text())
+    result = run_cli("train", config, "--set", "model.layers=[3,3,2]")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "new\\nline \\x1b[31mred" in result.stderr
+    result = run_cli("train", config, "--set", "model.layers=[2," + "9" * 500 + ",2]")
+    assert result.exit_code == 2 and len(result.stderr) < 400 and "…" in result.stderr
+

@@ -196,3 +196,19 @@ def test_the_estimator_reports_an_exploding_loss_as_divergence():
     with pytest.raises(ValueError, match="training diverged at epoch .*: the train loss grew to .* times the initial"):
         NNClassifier(activation="relu", alpha=0.01, epochs=20, batch_size=16).fit(X, y)
 
+
+def test_plot_of_damaged_and_huge_metrics(small_config, tmp_path):
+    run, sweep = tmp_path / "run", tmp_path / "sweep"
+    assert invoke("train", small_config, "--out", run, "-q").exit_code == 0
+    with open(run / "metrics.jsonl", "ab") as f:  # a loss near the largest float, then damage
+        f.write(b'{"epoch": 4, "train_loss": 1.7e308, "val_loss": 1e300, "train_acc": "x", "val_acc": null}\n')
+        f.write(b"\xff\xfe\n[1, 2]\n")
+    result = invoke("plot", run)
+    assert result.exit_code == 0, result.stderr
+    assert (run / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    sweep.mkdir()
+    (sweep / "results.csv").write_text("run,status\n../../etc,ok\n")
+    result = invoke("plot", sweep)
+    assert result.exit_code == 2
+    assert "not a sweep's results table" in result.stderr and result.stderr.count("\n") == 1
+
