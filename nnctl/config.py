@@ -17,6 +17,7 @@ from .data.sources import BUNDLED, FILE_SUFFIXES, GENERATORS
 from .errors import ConfigError
 from .model.network import ACTIVATIONS, DTYPES, INITS
 from .text import shown
+from .training.loop import TRAIN_METRICS
 from .training.optimizers import FULL_BATCH, OPTIMIZERS
 from .training.schedules import SCHEDULES
 from .training.stopping import MONITORS
@@ -64,6 +65,7 @@ DEFAULTS = {
     "output": {
         "dir": "runs/testnet",
         "checkpoint_every": 10,     # epochs; the last epoch is always saved
+        "train_metrics": "running",  # train_loss/acc in metrics.jsonl: running (the epoch's minibatches) | full pass
     },
 }
 
@@ -193,6 +195,7 @@ SCHEMA = {
     "train.min_delta": _number(0.0),
     "output.dir": _string,
     "output.checkpoint_every": _int(1, MAX_INT),
+    "output.train_metrics": _choice(TRAIN_METRICS),
 }
 
 

@@ -29,6 +29,20 @@ class Workspace:
         self.net = net
         self._buffers = {}  # batch size -> _Buffers
         self._scales = None  # inside deferred_decay: layer -> factor s, the true W(l) being s · params[W(l)]
+        self.tally = None  # while counting: [Σ −ln p(yᵢ), correct predictions, rows], before each step
+
+    def start_tally(self):
+        """Count the running figures of the passes from now on (see ``take_tally``)."""
+        self.tally = [0.0, 0, 0]
+
+    def take_tally(self):
+        """``(mean −ln p(y), accuracy)`` over every row the passes since ``start_tally`` saw, each computed
+        before its minibatch's step (the running figures of an epoch); ``None`` if no pass counted. Stops
+        counting."""
+        tally, self.tally = self.tally, None
+        if not tally or not tally[2]:
+            return None
+        return tally[0] / tally[2], tally[1] / tally[2]
 
     def grads(self, X, y, idx):
         """Gradients on the minibatch ``X[idx], y[idx]``, in buffers that the next call overwrites.
@@ -154,12 +168,22 @@ class Workspace:
         S -= buf.row_column
         np.add(buf.row_base, buf.y, out=buf.flat_index)  # where onehot(y) is 1 in S.ravel()
         J = None
-        if want_loss:
+        tally = self.tally
+        if want_loss or tally is not None:
             shifted_true = buf.S_flat[buf.flat_index]
+        if tally is not None:  # the epoch's running figures: predictions before this step
+            np.argmax(S, axis=1, out=buf.predicted)
+            tally[1] += np.count_nonzero(buf.predicted == buf.y)
         np.exp(S, out=S)
         np.dot(S, buf.ones_k, out=buf.row)  # row sums of exp
-        if want_loss:
-            J = float(np.mean(np.log(buf.row) - shifted_true)) + net.penalty()
+        if want_loss or tally is not None:
+            data_loss = np.log(buf.row, out=buf.log_row)
+            data_loss -= shifted_true  # −ln p(yᵢ) per row
+            if tally is not None:
+                tally[0] += float(data_loss.sum())
+                tally[2] += m
+            if want_loss:
+                J = float(data_loss.mean()) + net.penalty()
         buf.row *= m
         S /= buf.row_column
         buf.S_flat[buf.flat_index] -= buf.inv_m
@@ -248,6 +272,8 @@ class _Buffers:
         self.S_flat = self.A[L].reshape(-1)
         self.S_cols = (self.A[L][:, 0], self.A[L][:, 1 % K])
         self.row = np.empty(m, dtype)
+        self.log_row = np.empty(m, dtype)
+        self.predicted = np.empty(m, np.int64)
         self.row_column = self.row[:, None]
         self.row_base = np.arange(m, dtype=np.int64) * K
         self.flat_index = np.empty(m, np.int64)

@@ -15,6 +15,8 @@ import numpy as np
 from ..model.network import evaluate
 
 DIVERGENCE_FACTOR = 1e4
+# output.train_metrics: what metrics.jsonl's train_loss and train_acc are (see run_epoch)
+TRAIN_METRICS = {"running": True, "full": False}
 
 
 def loss_limit(initial_loss):
@@ -23,9 +25,15 @@ def loss_limit(initial_loss):
         else math.inf
 
 
-def run_epoch(workspace, optimizer, rng, train_config, train, val=None, limit=math.inf):
+def run_epoch(workspace, optimizer, rng, train_config, train, val=None, limit=math.inf, running=False):
     """One epoch of the training rule on ``train = (X, y)`` (reshuffled from ``rng`` if configured), then
     ``(J, accuracy)`` on the train split and on ``val``.
+
+    With ``running``, the train figures are the epoch's running ones, as scikit-learn's ``loss_curve_`` and
+    Keras report them: the mean over the epoch's rows of −ln p(y) and of correct predictions, each taken
+    in the pass that computes its minibatch's step (before that step), plus the L2 term of the weights the
+    epoch ends with. They cost nothing; without ``running`` (and for a full-batch optimizer) they come from
+    a pass over the whole train split after the epoch, as the validation figures always do.
 
     ``workspace`` is the network's ``model.fastpath.Workspace``. Returns ``(record, grads, non_finite)``:
     the epoch's metrics, the last minibatch's gradients, and the names of whatever became non-finite
@@ -35,9 +43,16 @@ def run_epoch(workspace, optimizer, rng, train_config, train, val=None, limit=ma
     net = workspace.net
     X, y = train
     order = rng.permutation(len(y)) if train_config["shuffle"] else np.arange(len(y))
+    running = running and not optimizer.full_batch
     with np.errstate(all="ignore"):  # overflow is returned in non_finite and reported as divergence
+        if running:
+            workspace.start_tally()
         grads = optimizer.epoch(workspace, X, y, order, train_config["batch_size"])
-        train_loss, train_acc = evaluate(net, X, y)
+        tally = workspace.take_tally() if running else None
+        if tally is not None:
+            train_loss, train_acc = tally[0] + net.penalty(), tally[1]
+        else:
+            train_loss, train_acc = evaluate(net, X, y)
         val_loss, val_acc = evaluate(net, *val) if val is not None else (None, None)
     non_finite = [k for k, p in net.params.items() if not np.isfinite(p).all()]
     if not non_finite and not train_loss <= limit:  # NaN is not ≤ anything

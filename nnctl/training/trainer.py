@@ -14,10 +14,10 @@ from ..data.dataset import check_fits, fingerprint_change, prepare
 from ..data.splitting import SPLITS
 from ..errors import ConfigError, DataError, Interrupted, RunDirError, TrainingDiverged
 from ..model.fastpath import Workspace
-from ..model.network import evaluate
+from ..model.network import EVAL_CHUNK, evaluate
 from ..text import number
 from . import checkpoint, optimizers
-from .loop import DIVERGENCE_FACTOR, loss_limit, run_epoch
+from .loop import DIVERGENCE_FACTOR, TRAIN_METRICS, loss_limit, run_epoch
 from .rundir import RunDir, finite_or_none
 from .schedules import Schedule
 from .stopping import EarlyStopping
@@ -68,8 +68,9 @@ class Trainer:
         if resume:
             self._restore()
         else:
-            with np.errstate(all="ignore"):
-                self.initial_loss = evaluate(self.net, *self.data.splits["train"])[0]
+            with np.errstate(all="ignore"):  # on the first rows: the divergence bound needs no more
+                X, y = self.data.splits["train"]
+                self.initial_loss = evaluate(self.net, X[:EVAL_CHUNK], y[:EVAL_CHUNK])[0]
             self.run_dir.write_config(config_mod.dump(config))
             self.run_dir.rewrite_metrics([])
             self._save_checkpoints(initial=True)
@@ -145,7 +146,8 @@ class Trainer:
         train = self.config["train"]
         record, grads, non_finite = run_epoch(self.workspace, self.optimizer, self.shuffle_rng, train,
                                               self.data.splits["train"], self.data.splits["val"],
-                                              limit=loss_limit(self.initial_loss))
+                                              limit=loss_limit(self.initial_loss),
+                                              running=TRAIN_METRICS[self.config["output"]["train_metrics"]])
         self.epoch += 1
         if non_finite:
             loss = record["train_loss"]
