@@ -1,4 +1,8 @@
-"""`make bench`: nnctl's training loop against scikit-learn and PyTorch, side by side in one process.
+"""`make bench`: nnctl against scikit-learn and PyTorch: first what a user gets, then the inner loop.
+
+The headline (``bench/headline.py``) runs `nnctl train` as a subprocess in the environment `make bench` was
+started in, against scikit-learn in the same environment. The sections after it are pinned inner-loop
+figures, measured in this one process:
 
 Every contender trains the same network on the same scaled train split with the same batch size,
 learning rate, L2 strength and number of epochs; the figures are medians over ``--repeats`` runs.
@@ -23,11 +27,13 @@ def _parse():
     p.add_argument("--quick", action="store_true", help="small sizes and 1 repeat: a smoke run, not a measurement")
     p.add_argument("--repeats", type=int, default=5, help="runs per contender; the median is reported")
     p.add_argument("--threads", type=int, default=1, help="BLAS / PyTorch threads for every contender")
-    p.add_argument("--cases", default="a,b,c", help="comma-separated subset of a,b,c,startup,memory")
+    p.add_argument("--cases", default="headline,a,b,c",
+                   help="comma-separated subset of headline,a,b,c,startup,memory")
     return p.parse_args()
 
 
 ARGS = _parse() if __name__ == "__main__" else None
+USER_ENV = dict(os.environ)  # the environment the user started make bench in, before the pinning below
 if ARGS is not None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(ARGS.threads)
@@ -289,7 +295,7 @@ def run_case(name, workdir, args):
     timed = interleaved(contenders, args.repeats)
     t_nn, acc_nn, rounds_nn = timed["nnctl"]
     header()
-    row("nnctl train_steps", t_nn, steps, samples, acc_nn)
+    row("nnctl optimizer.epoch", t_nn, steps, samples, acc_nn)
     if name == "c":
         t64, acc64, _ = timed["float64"]
         row("nnctl float64 (= case b)", t64, steps, samples, acc64, t_nn)
@@ -402,15 +408,22 @@ def main(args):
     if args.quick:
         args.repeats = 1
     cases = args.cases.split(",")
-    print(f"nnctl bench: numpy {np.__version__}, BLAS threads {args.threads}"
-          + (", QUICK smoke run (not a measurement)" if args.quick else ""))
+    print(f"nnctl bench: numpy {np.__version__}" + (", QUICK smoke run (not a measurement)" if args.quick else ""))
+    default = args.cases == "headline,a,b,c"
+    if "headline" in cases:
+        from headline import headline
+
+        with tempfile.TemporaryDirectory() as workdir:
+            headline(USER_ENV, workdir, rounds=1 if args.quick else 3, quick=args.quick)
+    print(f"\npinned inner loop: BLAS pinned to {args.threads} thread(s) for every contender, the minibatch loop "
+          "timed in this process")
     with tempfile.TemporaryDirectory() as workdir:
         for name in ("a", "b", "c"):
             if name in cases:
                 run_case(name, workdir, args)
-    if "startup" in cases or args.cases == "a,b,c":
+    if "startup" in cases or default:
         startup(args)
-    if "memory" in cases or args.cases == "a,b,c":
+    if "memory" in cases or default:
         memory(args)
 
 

@@ -1,0 +1,115 @@
+"""`make bench`'s headline: what a user gets. `nnctl train` as a subprocess in the environment `make bench`
+was started in (no thread settings of the benchmark's own), against scikit-learn's `MLPClassifier` in the
+same environment, on the same rows, the same network and the same work.
+
+nnctl's time for E epochs is the wall time of `nnctl train` for E epochs minus that of the same command for 0
+epochs (start-up, data, split, scaling and the initial checkpoints are the same in both). scikit-learn's is
+the time of its `fit`, taken inside its process. Every round runs each contender once, in turns; the
+figures are medians over the rounds, the ratios taken from the same run. Also: the thread pools each one
+finds, and a sweep of four runs with `--jobs 1` against `--jobs 2`.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+NNCTL = [sys.executable, "-m", "nnctl"]
+SKLEARN = r"""
+import json, sys, time, warnings
+from nnctl import config
+from nnctl.data.dataset import prepare
+c = config.load(sys.argv[1])
+X, y = prepare(c, "bench", keep_raw=False).splits["train"]
+from sklearn.neural_network import MLPClassifier
+t = c["train"]
+warnings.simplefilter("ignore")  # max_iter reached: the epochs are the point
+clf = MLPClassifier(hidden_layer_sizes=tuple(c["model"]["layers"][1:-1]), activation="logistic", solver="sgd",
+                    momentum=0.0, learning_rate_init=t["alpha"], alpha=t["lambda"] * t["batch_size"],
+                    batch_size=t["batch_size"], max_iter=int(sys.argv[2]), shuffle=True, tol=0.0,
+                    n_iter_no_change=10**9, random_state=0)
+start = time.perf_counter()
+clf.fit(X, y)
+print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+POOLS = r"""
+import json, numpy, scipy.linalg, threadpoolctl
+print(json.dumps([(p["internal_api"], p["num_threads"], p["filepath"].rsplit("/", 1)[-1])
+                  for p in threadpoolctl.threadpool_info()]))
+"""
+
+
+def write_cases(workdir, quick):
+    """The two cases of the headline as config files: ``[(label, config path, epochs)]``."""
+    workdir = Path(workdir)
+    rng = np.random.default_rng(0)
+    n = 2_500 if quick else 20_000  # 80 % of it trains
+    means = rng.normal(0.0, 0.15, size=(10, 784))
+    y = rng.integers(0, 10, size=n)
+    np.savez(workdir / "digits784.npz", X=means[y] + rng.normal(0.0, 1.0, size=(n, 784)), y=y)
+    common = "data: {val_fraction: 0.1, test_fraction: 0.1, %s}\n"
+    (workdir / "b.yaml").write_text(
+        "model: {layers: [784, 256, 10]}\n" + common % "source: digits784.npz"
+        + "train: {alpha: 0.1, lambda: 0.0001, batch_size: 128}\n")
+    (workdir / "a.yaml").write_text(
+        "model: {layers: [2, 3, 2]}\n" + common % f"source: moons, n_samples: {12_500 if quick else 100_000}"
+        + "train: {alpha: 0.5, lambda: 0.001, batch_size: 32}\n")
+    return [("[784,256,10] batch 128, 16,000 train rows" if not quick else "[784,256,10] batch 128 (quick)",
+             workdir / "b.yaml", 2),
+            ("[2,3,2] batch 32, 80,000 train rows" if not quick else "[2,3,2] batch 32 (quick)", workdir / "a.yaml", 3)]
+
+
+def wall(argv, env, cwd):
+    start = time.perf_counter()
+    out = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"{' '.join(map(str, argv))} failed: {out.stderr[-500:]}")
+    return time.perf_counter() - start, out.stdout
+
+
+def nnctl_train(config, epochs, env, workdir):
+    return wall([*NNCTL, "train", str(config), "--set", f"train.epochs={epochs}", "--out",
+                 str(Path(workdir) / "run"), "--force", "-q"], env, workdir)[0]
+
+
+def sklearn_fit(config, epochs, env, workdir):
+    return json.loads(wall([sys.executable, "-c", SKLEARN, str(config), str(epochs)], env, workdir)[1])["seconds"]
+
+
+def sweep(config, jobs, env, workdir):
+    return wall([*NNCTL, "sweep", str(config), "--grid", "train.alpha=0.05,0.1,0.15,0.2", "--set", "train.epochs=2",
+                 "--jobs", str(jobs), "--out", str(Path(workdir) / f"sweep{jobs}"), "--force", "-q"], env, workdir)[0]
+
+
+def headline(env, workdir, rounds=3, quick=False):
+    """Print the headline section; ``env`` is the environment the user's commands would run in."""
+    pools = json.loads(wall([sys.executable, "-c", POOLS], env, workdir)[1])
+    print("headline: what a user gets (nnctl train as a subprocess; every contender in the environment make "
+          f"bench was started in; medians of {rounds} rounds)")
+    print("  BLAS pools a NumPy + SciPy process finds: "
+          + "; ".join(f"{api} {threads} thread(s) ({name})" for api, threads, name in pools))
+    print("  nnctl's command line: one BLAS thread per process unless OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, "
+          "MKL_NUM_THREADS or BLIS_NUM_THREADS is set")
+    print(f"  {'case':<44}{'nnctl':>9}{'scikit-learn':>14}{'nnctl ×':>9}")
+    for label, config, epochs in write_cases(workdir, quick):
+        times = {"full": [], "zero": [], "sklearn": []}
+        for _ in range(rounds):
+            times["full"].append(nnctl_train(config, epochs, env, workdir))
+            times["zero"].append(nnctl_train(config, 0, env, workdir))
+            times["sklearn"].append(sklearn_fit(config, epochs, env, workdir))
+        ours = statistics.median(f - z for f, z in zip(times["full"], times["zero"]))
+        theirs = statistics.median(times["sklearn"])
+        print(f"  {label + f', {epochs} epochs':<44}{ours:>8.2f}s{theirs:>13.2f}s{theirs / ours:>8.2f}x")
+    config = Path(workdir) / "b.yaml"
+    one, two = [], []
+    for _ in range(rounds):
+        one.append(sweep(config, 1, env, workdir))
+        two.append(sweep(config, 2, env, workdir))
+    t1, t2 = statistics.median(one), statistics.median(two)
+    print(f"  nnctl sweep of four [784,256,10] runs, 2 epochs each: --jobs 1 {t1:.2f} s, --jobs 2 {t2:.2f} s "
+          f"({t2 / t1:.2f} of --jobs 1)")
