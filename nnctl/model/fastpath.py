@@ -29,20 +29,30 @@ class Workspace:
         self.net = net
         self._buffers = {}  # batch size -> _Buffers
         self._scales = None  # inside deferred_decay: layer -> factor s, the true W(l) being s · params[W(l)]
-        self.tally = None  # while counting: [Σ −ln p(yᵢ), correct predictions, rows], before each step
+        self.tally = None  # while counting: a _Tally of the rows the passes see
 
-    def start_tally(self):
-        """Count the running figures of the passes from now on (see ``take_tally``)."""
-        self.tally = [0.0, 0, 0]
+    def start_tally(self, rows):
+        """Keep the running figures of the next passes, over up to ``rows`` rows (see ``take_tally``)."""
+        if self.tally is None or len(self.tally.log_sum) < rows or self.tally.true.dtype != self.net.dtype:
+            self.tally = _Tally(rows, self.net.dtype)
+        self.tally.at = 0
+        self.tally.on = True
 
     def take_tally(self):
-        """``(mean −ln p(y), accuracy)`` over every row the passes since ``start_tally`` saw, each computed
-        before its minibatch's step (the running figures of an epoch); ``None`` if no pass counted. Stops
-        counting."""
-        tally, self.tally = self.tally, None
-        if not tally or not tally[2]:
+        """``(mean −ln p(y), accuracy)`` over the rows the passes since ``start_tally`` saw, each computed in
+        the pass of its minibatch's step, before the step: an epoch's running figures. A row counts as
+        correct when its true class has the largest score (a tie counts for it). ``None`` if no pass
+        counted. Stops counting."""
+        tally = self.tally
+        if tally is None or not tally.on:
             return None
-        return tally[0] / tally[2], tally[1] / tally[2]
+        tally.on = False
+        n = tally.at
+        if not n:
+            return None
+        true = tally.true[:n]  # the true class's score minus the row's largest: 0 where it is the largest
+        loss = float(tally.log_sum[:n].sum(dtype=np.float64) - true.sum(dtype=np.float64))
+        return loss / n, int(np.count_nonzero(true == 0)) / n
 
     def grads(self, X, y, idx):
         """Gradients on the minibatch ``X[idx], y[idx]``, in buffers that the next call overwrites.
@@ -168,22 +178,19 @@ class Workspace:
         S -= buf.row_column
         np.add(buf.row_base, buf.y, out=buf.flat_index)  # where onehot(y) is 1 in S.ravel()
         J = None
-        tally = self.tally
-        if want_loss or tally is not None:
+        tally = self.tally if self.tally is not None and self.tally.on else None
+        if want_loss:
             shifted_true = buf.S_flat[buf.flat_index]
-        if tally is not None:  # the epoch's running figures: predictions before this step
-            np.argmax(S, axis=1, out=buf.predicted)
-            tally[1] += np.count_nonzero(buf.predicted == buf.y)
+        if tally is not None:  # the running figures, kept per row and summed once per epoch
+            rows = slice(tally.at, tally.at + m)
+            buf.S_flat.take(buf.flat_index, out=tally.true[rows])
         np.exp(S, out=S)
         np.dot(S, buf.ones_k, out=buf.row)  # row sums of exp
-        if want_loss or tally is not None:
-            data_loss = np.log(buf.row, out=buf.log_row)
-            data_loss -= shifted_true  # −ln p(yᵢ) per row
-            if tally is not None:
-                tally[0] += float(data_loss.sum())
-                tally[2] += m
-            if want_loss:
-                J = float(data_loss.mean()) + net.penalty()
+        if tally is not None:
+            np.log(buf.row, out=tally.log_sum[rows])  # −ln p(yᵢ) = ln Σⱼ exp(shifted) − shifted true score
+            tally.at += m
+        if want_loss:
+            J = float(np.mean(np.log(buf.row) - shifted_true)) + net.penalty()
         buf.row *= m
         S /= buf.row_column
         buf.S_flat[buf.flat_index] -= buf.inv_m
@@ -239,6 +246,16 @@ class Workspace:
             scales[l] = s
 
 
+class _Tally:
+    """Per row of an epoch: the log of its softmax denominator and its true class's shifted score."""
+
+    def __init__(self, rows, dtype):
+        self.log_sum = np.empty(rows, dtype)
+        self.true = np.empty(rows, dtype)
+        self.at = 0
+        self.on = False
+
+
 class _Buffers:
     """Every array one forward and backward pass over ``m`` rows needs, allocated once.
 
@@ -272,8 +289,6 @@ class _Buffers:
         self.S_flat = self.A[L].reshape(-1)
         self.S_cols = (self.A[L][:, 0], self.A[L][:, 1 % K])
         self.row = np.empty(m, dtype)
-        self.log_row = np.empty(m, dtype)
-        self.predicted = np.empty(m, np.int64)
         self.row_column = self.row[:, None]
         self.row_base = np.arange(m, dtype=np.int64) * K
         self.flat_index = np.empty(m, np.int64)
