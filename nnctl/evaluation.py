@@ -1,6 +1,9 @@
 """``nnctl eval``: a checkpoint's loss, accuracy, confusion matrix and per-class scores on a split."""
 from __future__ import annotations
 
+import numpy as np
+
+from .data.preprocess import first_non_finite_row
 from .errors import DataError
 from .model.network import evaluate
 from .targets import data_of
@@ -27,6 +30,12 @@ def evaluate_checkpoint(path, source=None, split=None):
         hint = f" ({fraction} is {config['data'][fraction.split('.')[1]]}; use --split train or all)" if fraction else ""
         raise DataError(f"{where}: the {split} split of {config['data']['source']} is empty{hint}")
     net, class_names = model.net, model.class_names
+    with np.errstate(over="ignore"):
+        X = X.astype(net.dtype, copy=False)
+    bad = first_non_finite_row(X)
+    if bad is not None:  # finite in float64 but not in the network's float32: a NaN would score as class 0
+        raise DataError(f"{where}: a row of {config['data']['source']} overflows the network's {net.dtype} after "
+                        "its input scaling")
     loss, acc = evaluate(net, X, y)
     pred = net.predict(X)
     classes = list(range(len(class_names)))

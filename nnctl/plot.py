@@ -19,9 +19,16 @@ PANELS = (("train_loss", "train loss J"), ("val_loss", "validation loss J"),
 
 def series(records, key):
     """``(epochs, values)`` of one metric, non-finite and missing values left out (log axes need it)."""
-    pairs = [(r["epoch"], min(r[key], MAX_DRAWN)) for r in records
-             if type(r.get(key)) in (int, float) and math.isfinite(r[key])]
+    pairs = [(r["epoch"], min(float(r[key]), MAX_DRAWN)) for r in records if _finite(r.get(key))]
     return [e for e, _ in pairs], [v for _, v in pairs]
+
+
+def _finite(value):
+    """A number a figure can draw: an int or float that is finite as a float (an int of 400 digits is not)."""
+    try:
+        return type(value) in (int, float) and math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _pyplot():

@@ -23,7 +23,7 @@ def predict_lines(checkpoint_path, lines, where, proba=False, write=None, chunk=
     net, classes, preprocessor = model.net, model.class_names, model.preprocessor
     done = 0
     for X in iter_features(lines, where, preprocessor.feature_names, chunk):
-        X = preprocessor.transform(X)
+        X = preprocessor.transform(X).astype(net.dtype, copy=False)  # float32 overflows sooner than float64
         bad = first_non_finite_row(X)
         if bad is not None:  # a silent NaN would become class 0
             raise DataError(f"{where}: data row {done + bad + 1} overflows after the network's input scaling")

@@ -143,7 +143,7 @@ def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_resu
     where = str(config_path)
     tasks = (delayed(run_one)(config, force, f"{where} [{name}]") for name, _, config in runs)
     rows = []
-    results = Parallel(n_jobs=jobs, return_as="generator")(tasks)
+    results = Parallel(n_jobs=min(jobs, len(runs)), return_as="generator")(tasks)  # no idle workers
     for (name, _, config), result in zip(runs, results):
         row = {"run": name, **{k: config_mod.get(config, k) for k in keys}, **result}
         rows.append(row)

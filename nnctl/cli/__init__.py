@@ -81,6 +81,10 @@ class NnctlGroup(click.Group):
         except (ReaderGone, BrokenPipeError):  # the reader of stdout went away (e.g. `| head`): not an error
             _drop_stdout()
             code = 0
+        except OSError as exc:  # what no command turned into an error of its own: output that cannot be written
+            _drop_stdout()
+            error(f"{exc.filename or 'stdout'}: cannot write: {exc.strerror or exc}")
+            code = 2
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -105,7 +109,10 @@ def error(message):
     """The one ``Error:`` line: newlines and other control characters (in a path, a cell, a key) are
     escaped, so that a message is always one line."""
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
-    click.echo(f"Error: {text}", err=True)
+    try:
+        click.echo(f"Error: {text}", err=True)
+    except (OSError, ValueError):  # stderr is full or closed: the exit code still tells
+        pass
 
 
 @click.group(cls=NnctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -133,6 +140,18 @@ def one_blas_thread():
         os.environ.update({name: "1" for name in THREAD_VARIABLES})
 
 
+def open_standard_streams():
+    """Give a closed stdin, stdout or stderr /dev/null, so that no file nnctl opens (a lock, a checkpoint)
+    takes its number and receives what was meant for the stream. Python has already set a closed stream's
+    ``sys.std*`` to None, so output to a closed stdout is still refused as an error."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # takes the lowest free number: this one
+
+
 def main():
+    open_standard_streams()
     one_blas_thread()
     cli(prog_name="nnctl")

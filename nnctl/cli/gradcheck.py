@@ -16,8 +16,8 @@ from .options import FiniteFloat, emit, emit_json, json_option, set_option
 @click.option("--eps", type=FiniteFloat(1e-10, 0.1), default=1e-5, show_default=True,
               help="Step of the centred difference (J(θ+eps) − J(θ−eps)) / 2eps, from 1e-10 to 0.1 (a smaller "
                    "step is lost in rounding, a larger one measures the curvature).")
-@click.option("--tol", type=FiniteFloat(0.0, 1.0, min_open=True, max_open=True), default=1e-7, show_default=True,
-              help="Largest relative error that passes.")
+@click.option("--tol", type=FiniteFloat(1e-12, 1.0, max_open=True), default=1e-7, show_default=True,
+              help="Largest relative error that passes, from 1e-12 (finer than centred differences resolve) to 1.")
 @click.option("--max-entries", type=click.IntRange(min=1), default=200, show_default=True,
               help="Entries checked per tensor; larger tensors get a seeded random subset.")
 @json_option

@@ -38,6 +38,14 @@ def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")(f)
 
 
+def note(text):
+    """A log line on stderr: best effort, since a progress line that cannot be written must not fail a run."""
+    try:
+        click.echo(text, err=True)
+    except (OSError, ValueError):
+        pass
+
+
 def emit_json(obj):
     """A result as JSON on stdout."""
     emit(json.dumps(obj, indent=2))

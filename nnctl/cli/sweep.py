@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from .options import OutDir, emit, emit_json, json_option, set_option
+from .options import OutDir, emit, emit_json, json_option, note, set_option
 
 
 @click.command()
@@ -29,11 +29,11 @@ def sweep(config_path, grids, overrides, out, jobs, force, quiet, as_json):
     A run that diverges or fails is recorded with its status and message and the sweep goes on:
     the exit code is 0 whenever the sweep itself ran, whatever the runs' statuses, and 2 for bad input.
     """
-    from ..sweep import STATUSES, format_table, run
+    from ..sweep import RESULTS, STATUSES, format_table, run
 
     def progress(row, done, total):
         if not quiet:
-            click.echo(f"nnctl sweep: [{done}/{total}] {row['run']}: {row['status']}", err=True)
+            note(f"nnctl sweep: [{done}/{total}] {row['run']}: {row['status']}")
 
     from .interrupts import TerminateAsInterrupt
 
@@ -45,4 +45,4 @@ def sweep(config_path, grids, overrides, out, jobs, force, quiet, as_json):
         emit(format_table(keys, rows))
     if not quiet:
         counts = ", ".join(f"{sum(r['status'] == s for r in rows)} {s}" for s in STATUSES)
-        click.echo(f"nnctl sweep: {len(rows)} runs ({counts}); table in {out_dir / 'results.csv'}", err=True)
+        note(f"nnctl sweep: {len(rows)} runs ({counts}); table in {out_dir / RESULTS}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..text import number
-from .options import OutDir, emit, emit_json, json_option, set_option
+from .options import OutDir, emit, emit_json, json_option, note, set_option
 
 
 @click.command()
@@ -23,6 +23,7 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
     """Train the network CONFIG describes and write a run directory."""
     from .. import config as config_mod
     from ..errors import Interrupted, TrainingDiverged
+    from ..training.rundir import RunDir
     from ..training.trainer import Trainer
     from .interrupts import StopRequest
 
@@ -31,14 +32,18 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
     config = config_mod.load(config_path, overrides)
     if out is not None:
         config["output"]["dir"] = str(out)
+    run_config = RunDir(config["output"]["dir"]).config
+    if force and run_config.exists() and run_config.resolve() == config_path.resolve():
+        raise click.UsageError(f"--force would replace {config_path} itself, the run's config.yaml; copy it "
+                               "elsewhere first, or write the run elsewhere with --out")
     trainer = Trainer(config, config["output"]["dir"], resume=resume, force=force, where=str(config_path))
     epochs = config["train"]["epochs"]
     if not quiet:
         verb = f"resuming at epoch {trainer.epoch}" if resume else "training"
-        click.echo(f"nnctl: {verb} {config['model']['layers']} on {config['data']['source']} "
-                   f"for {epochs} epochs -> {trainer.run_dir}", err=True)
+        note(f"nnctl: {verb} {config['model']['layers']} on {config['data']['source']} "
+             f"for {epochs} epochs -> {trainer.run_dir}")
     bar = None
-    if not quiet and sys.stderr.isatty():
+    if not quiet and sys.stderr is not None and sys.stderr.isatty():
         from tqdm import tqdm
 
         bar = tqdm(total=epochs, initial=trainer.epoch, unit="epoch", file=sys.stderr, leave=False)
@@ -50,7 +55,7 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
 
     def notify():
         if not quiet:
-            click.echo("nnctl: stopping after this epoch (a second Ctrl-C or SIGTERM aborts at once)", err=True)
+            note("nnctl: stopping after this epoch (a second Ctrl-C or SIGTERM aborts at once)")
 
     try:
         with StopRequest(notify) as stop:

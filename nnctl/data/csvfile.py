@@ -197,10 +197,6 @@ def iter_features(lines, where, feature_names, chunk=65536):
                 if _is_header(first):
                     width = len(first)
                     cols = column_order(first, feature_names, where)
-                    if cols is None:
-                        given = sum(name != "label" for name in first)
-                        raise DataError(f"{where}: the network takes {n_features} features per row "
-                                        f"({', '.join(feature_names)}), the input has {given}")
                     names = [first[i] for i in cols]
                     continue
                 names = [f"x{i + 1}" for i in range(len(first))]

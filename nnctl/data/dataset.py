@@ -151,10 +151,10 @@ def prepare(config, where="config", preprocessor=None, class_names=None, keep_ra
         _check_labels(labels, d["source"])
     contents = fingerprint(X, labels, feature_names)
     if preprocessor is not None:
-        cols = preprocessor.columns(feature_names, d["source"])
-        if cols is None:
+        if d["source"].endswith(".npz") and X.shape[1] != preprocessor.n_features:  # columns without names
             raise DataError(f"{where}: the network takes {preprocessor.n_features} features, "
                             f"but {d['source']} has {X.shape[1]}")
+        cols = preprocessor.columns(feature_names, d["source"])
         if cols != list(range(X.shape[1])):
             X = X[:, cols]
         feature_names = preprocessor.feature_names

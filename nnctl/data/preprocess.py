@@ -76,20 +76,27 @@ def apply(scaler, X, out=None):
 
 
 def column_order(header, feature_names, where):
-    """Which columns of a file with column names ``header`` are the network's features, in its order;
-    ``None`` when the file does not have one column per feature (the caller says so in its words).
+    """Which columns of a file with column names ``header`` are the network's features, in its order.
 
-    By name when every feature name is in the header (a file with its columns in another order, or with
-    extra columns such as ids, still lines up); else the columns other than ``label``, in file order.
+    By name, and only by name: every feature name must be in the header (in any order; extra columns such as
+    ids or the label are passed over). A header that names some of them but not all, names one in another
+    letter case, names none, or names a column twice is refused: reading its columns by position could
+    silently feed one feature's values in as another's.
     """
-    n = len(feature_names)
-    if len(set(feature_names)) == n and set(feature_names) <= set(header):
-        twice = sorted({name for name in header if header.count(name) > 1})
-        if twice:
-            raise DataError(f"{where}: column {twice[0]!r} appears more than once in the header")
+    twice = sorted({name for name in header if name and header.count(name) > 1})
+    if twice:
+        raise DataError(f"{where}: column {twice[0]!r} appears more than once in the header")
+    if set(feature_names) <= set(header):
         return [header.index(name) for name in feature_names]
-    cols = [i for i, name in enumerate(header) if name != "label"]
-    return cols if len(cols) == n else None
+    missing = [name for name in feature_names if name not in header]
+    folded = {name.casefold(): name for name in feature_names}
+    near = [name for name in header if name.casefold() in folded and name not in feature_names]
+    hint = f" ({near[0]!r} is not {folded[near[0].casefold()]!r}: names are case-sensitive)" if near else ""
+    if len(missing) < len(feature_names) or near:
+        raise DataError(f"{where}: the header lacks column {missing[0]!r}{hint}; it must name every one of the "
+                        f"network's columns ({', '.join(feature_names)})")
+    raise DataError(f"{where}: the header names none of the network's columns ({', '.join(feature_names)}); "
+                    "name them, or give the rows without a header")
 
 
 @dataclass

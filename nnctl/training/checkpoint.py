@@ -29,6 +29,7 @@ from ..model.network import MLP
 FORMAT_VERSION = 2  # 2: the checksum covers the meta too
 MAX_META_BYTES = 1 << 24  # a checkpoint's meta is a few kB of JSON; far more is not one
 NPY_HEADER_BYTES = 1 << 12  # room for an .npy header beside an array's data
+MAX_RATIO = 16  # the most an array may unpack to, in multiples of the bytes it takes in the file
 
 
 @dataclass
@@ -185,6 +186,9 @@ def _check_size(path, archive, name, limit, layers=None):
     dtype exceed ``limit`` bytes: a small file must not unpack into gigabytes before it is refused."""
     info = archive.getinfo(f"{name}.npy")
     size = info.file_size
+    # nnctl stores arrays uncompressed; recompressed weights shrink little. A member that unpacks to far
+    # more than it takes in the file is a bomb, however large a network a forged meta describes.
+    limit = min(limit, max(NPY_HEADER_BYTES, MAX_RATIO * info.compress_size))
     if size <= limit:
         with archive.open(info) as member:
             version = np.lib.format.read_magic(member)
@@ -196,9 +200,9 @@ def _check_size(path, archive, name, limit, layers=None):
         size = int(np.prod(shape, dtype=object)) * dtype.itemsize
         if size <= limit:  # wrong shapes within the bound get their precise message once loaded
             return
-    of = f"a network of layers {layers} has" if layers else "a checkpoint has"
-    raise CheckpointError(f"{path}: array {name} declares {size:,} bytes, more than {of} ({limit:,}); "
-                          "not unpacked")
+    whose = f"a network of layers {layers}" if layers else "a checkpoint's meta"
+    raise CheckpointError(f"{path}: array {name} would unpack to {size:,} bytes from {info.compress_size:,}; "
+                          f"{whose} takes at most {limit:,} there; not unpacked")
 
 
 def _array(path, arrays, name, shape, what=None):
@@ -241,7 +245,9 @@ def _optional_number(v):
 
 
 def _names(v, n):
-    return isinstance(v, list) and len(v) == n and all(isinstance(c, str) for c in v)
+    """``n`` distinct, non-empty, printable names: predict prints one of them per line."""
+    return (isinstance(v, list) and len(v) == n and len(set(map(str, v))) == n
+            and all(isinstance(c, str) and c.strip() and c.isprintable() for c in v))
 
 
 def _rng_state(v):
@@ -270,8 +276,8 @@ def _early_stopping(v):
 # meta field -> (check(value, layers), what it must be); "config" is checked first, as a config file
 META = {
     "epoch": (lambda v, n: _int(v), "an integer ≥ 0"),
-    "class_names": (lambda v, n: _names(v, n[-1]), "a list of one name per class"),
-    "feature_names": (lambda v, n: _names(v, n[0]), "a list of one name per input"),
+    "class_names": (lambda v, n: _names(v, n[-1]), "a list of one distinct, printable name per class"),
+    "feature_names": (lambda v, n: _names(v, n[0]), "a list of one distinct, printable name per input"),
     "n_features": (lambda v, n: v == n[0] and type(v) is int, "the number of inputs"),
     "rng_state": (lambda v, n: _rng_state(v), "a PCG64 generator state"),
     "optimizer": (lambda v, n: isinstance(v, str), "an optimizer name"),

@@ -150,8 +150,10 @@ class RunLock:
         self.path = path
         self._fd = None
         try:
-            self._fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+            self._fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
+            if path.is_symlink():
+                raise RunDirError(f"{path}: is a symbolic link; nnctl follows no link out of a run directory") from None
             raise RunDirError(f"{path.parent}: cannot write the run directory ({exc.strerror or exc})") from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -7,6 +7,7 @@ import select
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -41,7 +42,33 @@ class TestEvalOnAnotherSource:
         csv = write(tmp_path / "wide.csv", "a,b,c,label\n1,2,3,0\n4,5,6,1\n")
         result = run_cli("eval", moons_ckpt, "--data", csv)
         assert result.exit_code == 2
-        assert result.stderr == f"Error: {moons_ckpt}: the network takes 2 features, but {csv} has 3\n"
+        assert result.stderr == (f"Error: {csv}: the header names none of the network's columns (x1, x2); "
+                                 "name them, or give the rows without a header\n")
+        npz = tmp_path / "wide.npz"
+        np.savez(npz, X=np.ones((4, 3)), y=np.array([0, 1, 0, 1]))
+        result = run_cli("eval", moons_ckpt, "--data", npz)
+        assert result.exit_code == 2
+        assert result.stderr == f"Error: {moons_ckpt}: the network takes 2 features, but {npz} has 3\n"
+
+    @pytest.mark.parametrize("header, message", [
+        ("a,x1", "the header lacks column 'x2'; it must name every one of the network's columns (x1, x2)"),
+        (",x1", "the header lacks column 'x2'; it must name every one of the network's columns (x1, x2)"),
+        ("X2,X1", "the header lacks column 'x1' ('X2' is not 'x2': names are case-sensitive); it must name every "
+                  "one of the network's columns (x1, x2)"),
+        ("x1,x1", "column 'x1' appears more than once in the header"),
+        ("NA,NB", "the header names none of the network's columns (x1, x2); name them, or give the rows without "
+                  "a header"),
+    ])
+    def test_a_header_that_does_not_name_every_column_is_refused(self, run_cli, moons_ckpt, tmp_path, header,
+                                                                  message):
+        """Never by position: a header naming some columns, or none, could feed one feature in as another."""
+        result = run_cli("predict", moons_ckpt, input=f"{header}\n0.7,0.1\n1.5,-0.3\n")
+        assert result.exit_code == 2 and result.stdout == ""
+        assert result.stderr == f"Error: <stdin>: {message}\n"
+        csv = write(tmp_path / "partial.csv", f"{header},label\n0.7,0.1,0\n1.5,-0.3,1\n")
+        result = run_cli("eval", moons_ckpt, "--data", csv)
+        assert result.exit_code == 2
+        assert result.stderr.startswith(f"Error: {csv}: ") and result.stderr.count("\n") == 1
 
     def test_a_path_is_taken_as_it_is_not_as_yaml(self, run_cli, moons_ckpt, tmp_path):
         csv = write(tmp_path / "moons #1: copy.csv", "x1,x2,label\n0.0,1.0,0\n1.0,-0.5,1\n")
@@ -330,3 +357,19 @@ def test_an_error_is_one_line_whatever_the_path_holds(run_cli, tiny_config, tmp_
     result = run_cli("train", config, "--set", "model.layers=[2," + "9" * 500 + ",2]")
     assert result.exit_code == 2 and len(result.stderr) < 400 and "…" in result.stderr
 
+
+def test_help_to_a_full_disk_is_one_error_line():
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "nnctl", "--help"], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr == "Error: stdout: cannot write: No space left on device\n"
+
+
+def test_a_float32_network_refuses_rows_that_overflow_float32(run_cli, tiny_config, train_run, tmp_path):
+    ckpt = train_run(tiny_config(model={"dtype": "float32"})) / "checkpoints" / "last.npz"
+    result = run_cli("predict", ckpt, "--proba", input="0.5,0.1\n3e38,3e38\n")
+    assert result.exit_code == 2
+    assert result.stderr == "Error: <stdin>: data row 2 overflows after the network's input scaling\n"
+    rows = write(tmp_path / "huge.csv", "x1,x2,label\n3e38,3e38,1\n0.1,0.1,0\n")
+    result = run_cli("eval", ckpt, "--data", rows)
+    assert result.exit_code == 2 and "overflows the network's float32" in result.stderr

@@ -140,8 +140,9 @@ def test_relu_entries_whose_step_crosses_a_kink_are_left_out_not_failed(run_cli,
     ("--eps", "inf", "inf is not in the range 1e-10<=x<=0.1."),
     ("--eps", "0", "0.0 is not in the range 1e-10<=x<=0.1."),
     ("--tol", "nan", "'nan' is not a finite number"),
-    ("--tol", "inf", "inf is not in the range 0.0<x<1.0."),
-    ("--tol", "-1e-7", "-1e-07 is not in the range 0.0<x<1.0."),
+    ("--tol", "inf", "inf is not in the range 1e-12<=x<1.0."),
+    ("--tol", "-1e-7", "-1e-07 is not in the range 1e-12<=x<1.0."),
+    ("--tol", "1e-300", "1e-300 is not in the range 1e-12<=x<1.0."),  # the floor would make it an absolute check
 ])
 def test_a_step_or_tolerance_that_cannot_give_a_verdict_is_bad_input(run_cli, root, option, value, message):
     result = run_cli("gradcheck", root / "configs" / "testnet.yaml", option, value)

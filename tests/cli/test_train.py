@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,8 +11,8 @@ import pytest
 import yaml
 
 from nnctl import config as config_mod
-from nnctl.training import checkpoint
 from nnctl.model.network import MLP
+from nnctl.training import checkpoint
 
 METRIC_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"}
 
@@ -270,3 +271,34 @@ def test_predict_imports_neither_sklearn_nor_matplotlib_nor_yaml(train_run, tiny
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2
     assert "HEAVY []" in result.stderr
+
+
+def test_force_never_replaces_the_config_it_reads(run_cli, tiny_config, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    mine = run / "config.yaml"
+    mine.write_text("# my comments\n" + tiny_config().read_text())
+    before = mine.read_bytes()
+    result = run_cli("train", mine, "--out", run, "--force", "-q")
+    assert result.exit_code == 2 and "--force would replace" in result.stderr
+    assert mine.read_bytes() == before
+
+
+def test_a_lock_file_that_is_a_link_is_refused_not_followed(run_cli, tiny_config, tmp_path):
+    run, victim = tmp_path / "run", tmp_path / "victim"
+    run.mkdir()
+    (run / ".nnctl.lock").symlink_to(victim)
+    result = run_cli("train", tiny_config(), "--out", run, "-q")
+    assert result.exit_code == 2 and "is a symbolic link" in result.stderr
+    assert not victim.exists()
+
+
+@pytest.mark.parametrize("stderr", ["closed", "full"])
+def test_a_stderr_that_cannot_be_written_does_not_fail_the_run(tiny_config, tmp_path, stderr):
+    run = tmp_path / "run"
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "nnctl", "train", str(tiny_config()), "--out", str(run)],
+                              stdout=subprocess.DEVNULL, stderr=full if stderr == "full" else None, timeout=120,
+                              preexec_fn=(lambda: os.close(2)) if stderr == "closed" else None)
+    assert proc.returncode == 0
+    assert (run / "summary.json").is_file() and not (run / ".nnctl.lock").read_bytes()

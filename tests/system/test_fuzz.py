@@ -10,18 +10,21 @@ import io
 import json
 import re
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, example, given, settings, strategies as st
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
 
 from nnctl import config as config_mod
-from nnctl.data import csvfile as csvdata, dataset as data_mod
-from nnctl.training import checkpoint
 from nnctl.config import DEFAULTS
+from nnctl.data import csvfile as csvdata
+from nnctl.data import dataset as data_mod
 from nnctl.errors import CheckpointError, ConfigError, DataError
+from nnctl.training import checkpoint
 
 SRC = Path(__file__).resolve().parents[2] / "nnctl"
 GOOD = Path(__file__).parent / "corpus" / "good.npz"
@@ -283,6 +286,7 @@ def test_checksum_covers_every_array(tmp_path):
     {"rng_state": {"bit_generator": "MT19937"}}, {"best_val_loss": "low"}, {"seconds": -1}, {"best_epoch": 1.5},
     {"schedule": {"alpha": "fast"}}, {"early_stopping": []}, {"optimizer": "adam"}, {"n_features": 3},
     {"config": {"model": {"layers": [[[[]]]]}}}, {"config": {"train": {"epochs": "many"}}},
+    {"class_names": ["zero\nZERO", "one"]}, {"class_names": ["a", "a"]}, {"class_names": ["", "b"]},
 ])
 def test_hand_edited_meta_is_a_checkpoint_error(tmp_path, meta_change):
     """Even with its checksum recomputed, a meta that does not describe a network is refused."""
@@ -296,6 +300,24 @@ def test_hand_edited_meta_is_a_checkpoint_error(tmp_path, meta_change):
     with pytest.raises(CheckpointError, match=r"edited\.npz: meta ") as info:
         checkpoint.load(tmp_path / "edited.npz")
     assert "\n" not in str(info.value)
+
+
+def test_a_bomb_within_what_a_forged_meta_allows_is_refused_before_unpacking(tmp_path):
+    """The meta says [2, 10000, 10000, 2] (800 MB of W2 allowed); W2 is 80 MB of zeros in 80 kB."""
+    with np.load(GOOD, allow_pickle=False) as npz:
+        meta = json.loads(str(npz["meta"]))
+    meta["config"]["model"]["layers"] = [2, 10000, 10000, 2]
+    shapes = {"W1": (10000, 2), "b1": (10000,), "W2": (10000, 10000), "b2": (10000,), "W3": (2, 10000), "b3": (2,),
+              "scaler_center": (2,), "scaler_scale": (2,)}
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, array in [("meta", np.array(json.dumps(meta))),
+                            *((k, np.zeros(s if k != "W2" else (1000, 10000))) for k, s in shapes.items())]:
+            buffer = io.BytesIO()
+            np.save(buffer, array)
+            archive.writestr(f"{name}.npy", buffer.getvalue())
+    with pytest.raises(CheckpointError, match=r"array W2 would unpack to 80,000,128 bytes from [\d,]+; a network "):
+        checkpoint.load(path)  # refused from the declared sizes: nothing was unpacked
 
 
 @pytest.mark.parametrize("field", ["epoch", "class_names", "feature_names", "rng_state", "schedule", "best_epoch",
