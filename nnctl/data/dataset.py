@@ -48,7 +48,7 @@ def fingerprint(X, labels, feature_names):
     labels = np.asarray(labels)
     h_labels = hashlib.sha256(f"{labels.dtype.kind}|".encode())
     if labels.dtype.kind in "iufb":
-        h_labels.update(labels.astype(labels.dtype.newbyteorder("<"), copy=False).tobytes())
+        h_labels.update(np.ascontiguousarray(labels, dtype=labels.dtype.newbyteorder("<")).data)  # no copy
     else:
         h_labels.update("\x1f".join(map(str, labels.tolist())).encode("utf-8"))
     return {"rows": int(X.shape[0]), "features": list(feature_names),

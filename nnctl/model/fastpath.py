@@ -20,6 +20,7 @@ from ..errors import DataError
 
 GEMM_MIN_WEIGHTS = 4096  # below this, NumPy's matmul call is cheaper than scipy's BLAS wrapper
 MIN_SCALE = 0.5  # a deferred weight-decay factor is applied to W once a step takes it below this
+TALLY_BLOCK = 1 << 16  # rows of running figures kept before they are summed (1 MB of float64)
 
 
 class Workspace:
@@ -31,12 +32,11 @@ class Workspace:
         self._scales = None  # inside deferred_decay: layer -> factor s, the true W(l) being s · params[W(l)]
         self.tally = None  # while counting: a _Tally of the rows the passes see
 
-    def start_tally(self, rows):
-        """Keep the running figures of the next passes, over up to ``rows`` rows (see ``take_tally``)."""
-        if self.tally is None or len(self.tally.log_sum) < rows or self.tally.true.dtype != self.net.dtype:
-            self.tally = _Tally(rows, self.net.dtype)
-        self.tally.at = 0
-        self.tally.on = True
+    def start_tally(self):
+        """Keep the running figures of the next passes (see ``take_tally``)."""
+        if self.tally is None or self.tally.true.dtype != self.net.dtype:
+            self.tally = _Tally(self.net.dtype)
+        self.tally.start()
 
     def take_tally(self):
         """``(mean −ln p(y), accuracy)`` over the rows the passes since ``start_tally`` saw, each computed in
@@ -47,12 +47,10 @@ class Workspace:
         if tally is None or not tally.on:
             return None
         tally.on = False
-        n = tally.at
-        if not n:
+        tally.fold()
+        if not tally.rows:
             return None
-        true = tally.true[:n]  # the true class's score minus the row's largest: 0 where it is the largest
-        loss = float(tally.log_sum[:n].sum(dtype=np.float64) - true.sum(dtype=np.float64))
-        return loss / n, int(np.count_nonzero(true == 0)) / n
+        return tally.loss / tally.rows, tally.correct / tally.rows
 
     def grads(self, X, y, idx):
         """Gradients on the minibatch ``X[idx], y[idx]``, in buffers that the next call overwrites.
@@ -181,14 +179,13 @@ class Workspace:
         tally = self.tally if self.tally is not None and self.tally.on else None
         if want_loss:
             shifted_true = buf.S_flat[buf.flat_index]
-        if tally is not None:  # the running figures, kept per row and summed once per epoch
-            rows = slice(tally.at, tally.at + m)
+        if tally is not None:  # the running figures, kept per row and summed a block of rows at a time
+            rows = tally.next_rows(m)
             buf.S_flat.take(buf.flat_index, out=tally.true[rows])
         np.exp(S, out=S)
         np.dot(S, buf.ones_k, out=buf.row)  # row sums of exp
         if tally is not None:
             np.log(buf.row, out=tally.log_sum[rows])  # −ln p(yᵢ) = ln Σⱼ exp(shifted) − shifted true score
-            tally.at += m
         if want_loss:
             J = float(np.mean(np.log(buf.row) - shifted_true)) + net.penalty()
         buf.row *= m
@@ -247,13 +244,37 @@ class Workspace:
 
 
 class _Tally:
-    """Per row of an epoch: the log of its softmax denominator and its true class's shifted score."""
+    """The running figures of an epoch. Per row, until a block of ``TALLY_BLOCK`` rows fills: the log of its softmax
+    denominator and its true class's shifted score (0 where that class has the largest score); then the
+    block is summed into ``loss`` and ``correct``. No reduction per minibatch, and memory that does not grow
+    with the data."""
 
-    def __init__(self, rows, dtype):
-        self.log_sum = np.empty(rows, dtype)
-        self.true = np.empty(rows, dtype)
-        self.at = 0
+    def __init__(self, dtype):
+        self.log_sum = np.empty(TALLY_BLOCK, dtype)
+        self.true = np.empty(TALLY_BLOCK, dtype)
         self.on = False
+        self.start()
+
+    def start(self):
+        self.at, self.loss, self.correct, self.rows = 0, 0.0, 0, 0
+        self.on = True
+
+    def next_rows(self, m):
+        """The slice of the block the next ``m`` rows go to (the block is folded first if they do not fit)."""
+        if self.at + m > len(self.true):
+            self.fold()
+            if m > len(self.true):  # a minibatch larger than a block: blocks that fit it
+                self.log_sum, self.true = np.empty(m, self.true.dtype), np.empty(m, self.true.dtype)
+        rows = slice(self.at, self.at + m)
+        self.at += m
+        return rows
+
+    def fold(self):
+        n, true = self.at, self.true[:self.at]
+        self.loss += float(self.log_sum[:n].sum(dtype=np.float64) - true.sum(dtype=np.float64))
+        self.correct += int(np.count_nonzero(true == 0))
+        self.rows += n
+        self.at = 0
 
 
 class _Buffers:

@@ -46,7 +46,7 @@ def run_epoch(workspace, optimizer, rng, train_config, train, val=None, limit=ma
     running = running and not optimizer.full_batch
     with np.errstate(all="ignore"):  # overflow is returned in non_finite and reported as divergence
         if running:
-            workspace.start_tally(len(y))
+            workspace.start_tally()
         grads = optimizer.epoch(workspace, X, y, order, train_config["batch_size"])
         tally = workspace.take_tally() if running else None
         if tally is not None:

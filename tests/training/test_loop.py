@@ -20,7 +20,11 @@ def problem(dtype="float64"):
 
 @pytest.mark.parametrize("layers", [[4, 5, 3], [4, 70, 80, 3]])  # the second has a fused (BLAS) layer
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_running_figures_are_each_minibatchs_before_its_step(layers, dtype):
+@pytest.mark.parametrize("block", [1 << 16, 40, 8])  # rows kept before they are summed: all, several blocks, < m
+def test_running_figures_are_each_minibatchs_before_its_step(layers, dtype, block, monkeypatch):
+    from nnctl.model import fastpath
+
+    monkeypatch.setattr(fastpath, "TALLY_BLOCK", block)
     X, y = problem(dtype)
     train = config.resolve(None, ["train.batch_size=16"])["train"]
     net = MLP(layers, "tanh", 1e-3, seed=0, dtype=dtype)
