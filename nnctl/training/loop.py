@@ -21,8 +21,9 @@ TRAIN_METRICS = {"running": True, "full": False}
 
 def loss_limit(initial_loss):
     """The train loss above which a run has diverged, given the initial network's loss."""
-    return DIVERGENCE_FACTOR * max(initial_loss, 1.0) if initial_loss is not None and math.isfinite(initial_loss) \
-        else math.inf
+    if initial_loss is None or not math.isfinite(initial_loss):
+        return math.inf
+    return DIVERGENCE_FACTOR * max(initial_loss, 1.0)
 
 
 def run_epoch(workspace, optimizer, rng, train_config, train, val=None, limit=math.inf, running=False):

@@ -33,6 +33,7 @@ class RunDir:
         self.summary = self.path / "summary.json"
         self.last = self.checkpoints / "last.npz"
         self.best = self.checkpoints / "best.npz"
+        self.lock = None  # a RunLock while this process writes the directory (see prepare)
 
     def __str__(self):
         return str(self.path)
@@ -87,9 +88,8 @@ class RunDir:
 
     def release(self):
         """Let other processes write the run directory (also done by the OS when this process ends)."""
-        lock = getattr(self, "lock", None)
-        if lock is not None:
-            lock.release()
+        if self.lock is not None:
+            self.lock.release()
 
     def write_config(self, text):
         write_text(self.config, text)
