@@ -414,7 +414,7 @@ def main(args):
         from headline import headline
 
         with tempfile.TemporaryDirectory() as workdir:
-            headline(USER_ENV, workdir, rounds=1 if args.quick else 3, quick=args.quick)
+            headline(USER_ENV, workdir, rounds=1 if args.quick else 5, quick=args.quick)
     print(f"\npinned inner loop: BLAS pinned to {args.threads} thread(s) for every contender, the minibatch loop "
           "timed in this process")
     with tempfile.TemporaryDirectory() as workdir:

@@ -6,7 +6,8 @@ nnctl's time for E epochs is the wall time of `nnctl train` for E epochs minus t
 epochs (start-up, data, split, scaling and the initial checkpoints are the same in both). scikit-learn's is
 the time of its `fit`, taken inside its process. Every round runs each contender once, in turns; the
 figures are medians over the rounds, the ratios taken from the same run. Also: the thread pools each one
-finds, and a sweep of four runs with `--jobs 1` against `--jobs 2`.
+finds, nnctl in this environment against nnctl with one BLAS thread, and a sweep of four runs with
+`--jobs 1` against `--jobs 2`.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 NNCTL = [sys.executable, "-m", "nnctl"]
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 SKLEARN = r"""
 import json, sys, time, warnings
 from nnctl import config
@@ -93,8 +95,8 @@ def headline(env, workdir, rounds=3, quick=False):
           f"bench was started in; medians of {rounds} rounds)")
     print("  BLAS pools a NumPy + SciPy process finds: "
           + "; ".join(f"{api} {threads} thread(s) ({name})" for api, threads, name in pools))
-    print("  nnctl's command line: one BLAS thread per process unless OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, "
-          "MKL_NUM_THREADS or BLIS_NUM_THREADS is set")
+    print("  nnctl's training loop: NumPy's BLAS alone, as many threads as the environment gives it; "
+          "a sweep's workers: cores // jobs each (joblib), unless a thread variable is set")
     print(f"  {'case':<44}{'nnctl':>9}{'scikit-learn':>14}{'nnctl ×':>9}")
     for label, config, epochs in write_cases(workdir, quick):
         times = {"full": [], "zero": [], "sklearn": []}
@@ -102,10 +104,20 @@ def headline(env, workdir, rounds=3, quick=False):
             times["full"].append(nnctl_train(config, epochs, env, workdir))
             times["zero"].append(nnctl_train(config, 0, env, workdir))
             times["sklearn"].append(sklearn_fit(config, epochs, env, workdir))
-        ours = statistics.median(f - z for f, z in zip(times["full"], times["zero"]))
-        theirs = statistics.median(times["sklearn"])
-        print(f"  {label + f', {epochs} epochs':<44}{ours:>8.2f}s{theirs:>13.2f}s{theirs / ours:>8.2f}x")
+        per_round = [f - z for f, z in zip(times["full"], times["zero"])]
+        ours, theirs = statistics.median(per_round), statistics.median(times["sklearn"])
+        ratios = [t / o if o > 0 else float("inf") for t, o in zip(times["sklearn"], per_round)]
+        print(f"  {label + f', {epochs} epochs':<44}{ours:>8.2f}s{theirs:>13.2f}s{theirs / ours:>8.2f}x"
+              f"  (rounds {min(ratios):.2f}-{max(ratios):.2f}x)")
     config = Path(workdir) / "b.yaml"
+    pinned = {**env, **{name: "1" for name in THREAD_VARIABLES}}
+    default, single = [], []
+    for _ in range(rounds):  # what the second core gives a single run
+        default.append(nnctl_train(config, 2, env, workdir) - nnctl_train(config, 0, env, workdir))
+        single.append(nnctl_train(config, 2, pinned, workdir) - nnctl_train(config, 0, pinned, workdir))
+    t_default, t_single = statistics.median(default), statistics.median(single)
+    print(f"  nnctl, [784,256,10], 2 epochs: this environment {t_default:.2f} s, one BLAS thread {t_single:.2f} s "
+          f"(the environment's threads {t_single / t_default:.2f}x as fast)")
     one, two = [], []
     for _ in range(rounds):
         one.append(sweep(config, 1, env, workdir))

@@ -125,21 +125,6 @@ def cli():
     """
 
 
-# Variables by which a user chooses BLAS threads; without any, the command line uses one thread per process.
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
-
-
-def one_blas_thread():
-    """One BLAS thread per process, unless the user set a thread count, before NumPy loads its BLAS.
-
-    nnctl's products are small (a minibatch times a layer): a second thread costs more in wake-ups than it
-    saves, and NumPy and SciPy each start a pool of their own, whose threads spin while the other works
-    (docs/performance.md has the measurements). Sweeps run one process per job instead.
-    """
-    if not any(name in os.environ for name in THREAD_VARIABLES):
-        os.environ.update({name: "1" for name in THREAD_VARIABLES})
-
-
 def open_standard_streams():
     """Give a closed stdin, stdout or stderr /dev/null, so that no file nnctl opens (a lock, a checkpoint)
     takes its number and receives what was meant for the stream. Python has already set a closed stream's
@@ -153,5 +138,4 @@ def open_standard_streams():
 
 def main():
     open_standard_streams()
-    one_blas_thread()
     cli(prog_name="nnctl")

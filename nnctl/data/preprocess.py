@@ -25,14 +25,17 @@ def _none(X):
     return np.zeros(n), np.ones(n)
 
 
-def _standard(X, chunk=65536):
+def _standard(X, chunk_values=1 << 16):
     """Per-feature mean and population standard deviation, by StandardScaler's corrected two-pass
-    formula; a (near-)constant feature gets scale 1, by scikit-learn's test for one."""
-    m = len(X)
+    formula; a (near-)constant feature gets scale 1, by scikit-learn's test for one. The second pass goes
+    through one buffer of ``chunk_values`` numbers (512 kB), which stays in cache, a block of rows at a time."""
+    m, n = X.shape
     mean = X.sum(axis=0) / m
     correction, squares = np.zeros_like(mean), np.zeros_like(mean)
-    for s in range(0, m, chunk):
-        d = X[s:s + chunk] - mean
+    rows = max(1, chunk_values // max(n, 1))
+    buf = np.empty((min(rows, m), n))
+    for s in range(0, m, rows):
+        d = np.subtract(X[s:s + rows], mean, out=buf[:min(rows, m - s)])
         correction += d.sum(axis=0)
         d *= d
         squares += d.sum(axis=0)

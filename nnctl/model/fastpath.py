@@ -5,10 +5,12 @@ checks it against a plain reference). Shapes as in ``network.py``: samples are r
 
 A ``Workspace`` belongs to one network and holds, per batch size, every array one forward and backward
 pass needs. ``grads`` fills them in place, no allocation. ``sgd_step`` is plain SGD's rule fused into
-backprop for the weight matrices large enough for a BLAS ``gemm``: ``W ← (1 − αλ)W − α·δᵀA`` in one call
-on W, no ∇W array; the optimizer that owns α calls it (``training/optimizers.py``) and steps the rest.
-Inside ``with workspace.deferred_decay():`` those steps also leave the weight decay ``1 − αλ`` as a scalar
-per matrix (no pass over W for it), applied when the block ends.
+backprop for the large weight matrices: ``W ← (1 − αλ)W − α·δᵀA`` with the factor ``−α`` taken into the
+small ``δ`` before the product and the product added to W, no ``λW`` pass and no optimizer pass over W; the
+optimizer that owns α calls it (``training/optimizers.py``) and steps the rest. Inside ``with
+workspace.deferred_decay():`` those steps also leave the weight decay ``1 − αλ`` as a scalar per matrix (no
+pass over W for it), applied when the block ends. Every product is NumPy's, so one BLAS library (NumPy's)
+and its one thread pool do all the work.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from ..errors import DataError
 
-GEMM_MIN_WEIGHTS = 4096  # below this, NumPy's matmul call is cheaper than scipy's BLAS wrapper
+FUSE_MIN_WEIGHTS = 4096  # weight matrices this large get the fused SGD step; below, the plain step is as fast
 MIN_SCALE = 0.5  # a deferred weight-decay factor is applied to W once a step takes it below this
 TALLY_BLOCK = 1 << 16  # rows of running figures kept before they are summed (1 MB of float64)
 
@@ -81,7 +83,7 @@ class Workspace:
         enough or the params cannot be written in place); the caller steps those. ``idx`` is not checked.
         """
         buf = self._gather(X, y, idx)
-        if buf.gemm and self._fusable(buf):
+        if buf.fused and self._fusable(buf):
             self._backprop(buf, sgd_alpha=alpha)
             return buf.unfused_grads
         self._backprop(buf)
@@ -145,14 +147,14 @@ class Workspace:
         return buf
 
     def _fusable(self, buf):
-        # BLAS writes into W only through W.T as a writeable Fortran array of its own dtype (else it would
-        # step a copy); anything else (never the case for params this package makes or loads) goes unfused.
-        Ws = [self.net.params[buf.keys[l][0]] for l in buf.gemm]
-        return all(W.flags.c_contiguous and W.flags.writeable and W.dtype == self.net.dtype for W in Ws)
+        # The step writes into W in place: a read-only W or one of another dtype (never the case for params
+        # this package makes or loads) goes unfused, and its optimizer steps it.
+        Ws = [self.net.params[buf.keys[l][0]] for l in buf.fused]
+        return all(W.flags.writeable and W.dtype == self.net.dtype for W in Ws)
 
     def _backprop(self, buf, want_loss=False, sgd_alpha=None):
         """Forward and backward pass over the batch in ``buf.A[0]``, ``buf.y``; gradients land in ``buf.grads``,
-        except that with ``sgd_alpha`` the layers in ``buf.gemm`` get their SGD step instead of a gradient."""
+        except that with ``sgd_alpha`` the layers in ``buf.fused`` get their SGD step instead of a gradient."""
         scales = self._scales if sgd_alpha is not None else None
         if scales is None:
             self._settle()
@@ -194,20 +196,12 @@ class Workspace:
         delta, grads, lam = S, buf.grads, net.lam
         for l in range(L, 0, -1):
             W, dW = P[keys[l][0]], grads[keys[l][0]]
-            gemm = buf.gemm.get(l)
-            fused = gemm is not None and sgd_alpha is not None
-            # ∇W(l) = δ(l)ᵀ·A(l-1) + λW(l); a fused layer forms it only inside its SGD step, below
-            if gemm is None:
+            fused = sgd_alpha is not None and l in buf.fused
+            if not fused:  # ∇W(l) = δ(l)ᵀ·A(l-1) + λW(l); a fused layer forms it only inside its SGD step, below
                 np.dot(delta.T, A[l - 1], out=dW)
                 if lam:
                     np.multiply(W, lam, out=buf.lam_W[l])
                     dW += buf.lam_W[l]
-            elif not fused:
-                # Large layer: BLAS adds the product onto λW in place (beta=1), one pass over W
-                # instead of three. Fortran views of the C arrays: ∇W(l)ᵀ = A(l-1)ᵀ·δ(l).
-                if lam:
-                    np.multiply(W, lam, out=dW)
-                gemm(1.0, A[l - 1].T, delta.T, beta=1.0 if lam else 0.0, c=dW.T, trans_b=1, overwrite_c=1)
             np.dot(buf.ones_m, delta, out=grads[keys[l][1]])  # ∇b(l) = Σᵢ δ(l)ᵢ
             delta_l = delta
             if l > 1:
@@ -219,23 +213,27 @@ class Workspace:
                 if scales and l in scales:
                     delta *= scales[l]
             if fused:
-                # SGD step W ← W − α(δᵀA + λW) = (1 − αλ)W − α·δ(l)ᵀA(l-1), one BLAS call in place on W
-                # (its Fortran view), after δ(l-1) has used the old W: no ∇W array, no λW pass, no
-                # optimizer passes over W.
-                self._fused_step(l, gemm, sgd_alpha, A[l - 1], delta_l, scales)
+                # SGD step W ← W − α(δᵀA + λW) = (1 − αλ)W − α·δ(l)ᵀA(l-1), after δ(l-1) has used the old W
+                self._fused_step(l, sgd_alpha, A[l - 1], delta_l, dW, scales)
         return J
 
-    def _fused_step(self, l, gemm, alpha, A_prev, delta, scales):
+    def _fused_step(self, l, alpha, A_prev, delta, work, scales):
+        # −α (or −α/s) scales δ (m × n(l), no longer needed) rather than the product (the size of W); the
+        # product lands in ``work`` and is added to W: one pass over W besides the product.
         W = self.net.params[f"W{l}"]
         decay = 1.0 - alpha * self.net.lam
         if scales is None or not self.net.lam or decay < MIN_SCALE:
-            # not deferred; a factor still pending (α changed inside the block) goes into the same beta
-            beta = decay * scales.pop(l, 1.0) if scales is not None else decay
-            gemm(-alpha, A_prev.T, delta.T, beta=beta, c=W.T, trans_b=1, overwrite_c=1)
+            # not deferred; a factor still pending (α changed inside the block) is applied with this one
+            factor = decay * scales.pop(l, 1.0) if scales is not None else decay
+            if factor != 1.0:
+                W *= factor
+            delta *= -alpha
+            W += np.dot(delta.T, A_prev, out=work)
             return
         # deferred (see deferred_decay): s·V ← decay·s·V − α·δᵀA, i.e. s ← decay·s, V ← V − (α/s)·δᵀA
         s = scales.get(l, 1.0) * decay
-        gemm(-alpha / s, A_prev.T, delta.T, beta=1.0, c=W.T, trans_b=1, overwrite_c=1)
+        delta *= -alpha / s
+        W += np.dot(delta.T, A_prev, out=work)
         if s < MIN_SCALE:
             W *= s
             scales.pop(l, None)
@@ -295,18 +293,13 @@ class _Buffers:
         self.delta = {l: np.empty((m, layers[l]), dtype) for l in range(1, L)}
         self.g_prime = {l: np.empty((m, layers[l]), dtype) for l in range(1, L)}
         self.lam_W = {l: np.empty((layers[l], layers[l - 1]), dtype) for l in range(1, L + 1)}
-        self.gemm = {}  # layer -> BLAS gemm, for weights large enough that its call overhead pays
-        big = [l for l in range(1, L + 1) if layers[l] * layers[l - 1] >= GEMM_MIN_WEIGHTS]
-        if big:
-            from scipy.linalg.blas import get_blas_funcs  # scipy only for large nets: start-up stays fast
-
-            self.gemm = {l: get_blas_funcs("gemm", dtype=dtype) for l in big}
+        self.fused = {l for l in range(1, L + 1) if layers[l] * layers[l - 1] >= FUSE_MIN_WEIGHTS}
         self.grads = {}
         for l in range(1, L + 1):
             self.grads[f"W{l}"] = np.empty((layers[l], layers[l - 1]), dtype)
             self.grads[f"b{l}"] = np.empty(layers[l], dtype)
         # what a fused SGD minibatch returns: everything but the weights that BLAS has already stepped
-        self.unfused_grads = {k: g for k, g in self.grads.items() if not (k[0] == "W" and int(k[1:]) in self.gemm)}
+        self.unfused_grads = {k: g for k, g in self.grads.items() if not (k[0] == "W" and int(k[1:]) in self.fused)}
         self.S_flat = self.A[L].reshape(-1)
         self.S_cols = (self.A[L][:, 0], self.A[L][:, 1 % K])
         self.row = np.empty(m, dtype)

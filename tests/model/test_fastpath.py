@@ -30,7 +30,7 @@ def reference_loss_and_grads(params, activation, lam, X, y):
     return J, grads
 
 
-# [3, 70, 80, 4] has weight matrices above GEMM_MIN_WEIGHTS, so the fused BLAS path is covered too.
+# [3, 70, 80, 4] has weight matrices above FUSE_MIN_WEIGHTS, so the fused SGD step is covered too.
 @pytest.mark.parametrize("layers", [[2, 3, 2], [5, 7, 6, 3], [4, 3], [3, 70, 80, 4]])
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
 @pytest.mark.parametrize("lam", [0.0, 0.01])
@@ -65,7 +65,7 @@ def test_minibatch_buffers_follow_new_params_and_batch_sizes():
                                net.loss_and_grads(X[idx], y[idx])[1]["W2"], atol=1e-15)
 
 
-# [3, 70, 80, 4]: only W2 (5600 weights) has a gemm; [100, 64, 10]: W1 does, the output layer not.
+# [3, 70, 80, 4]: only W2 (5600 weights) is fused; [100, 64, 10]: W1 is, the output layer not.
 @pytest.mark.parametrize("layers", [[3, 70, 80, 4], [100, 64, 10]])
 @pytest.mark.parametrize("lam", [0.0, 0.01])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
