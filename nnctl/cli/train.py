@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..text import number
+from . import progress as progress_mod
 from .options import OutDir, emit, emit_json, json_option, note, set_option
 
 
@@ -30,6 +31,7 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
     if resume and force:
         raise click.UsageError("--resume and --force contradict each other: continue the run, or replace it")
     config = config_mod.load(config_path, overrides)
+    progress = progress_mod.make(sys.stderr, quiet)  # before the run directory: a bad setting writes nothing
     if out is not None:
         config["output"]["dir"] = str(out)
     run_config = RunDir(config["output"]["dir"]).config
@@ -42,16 +44,12 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
         verb = f"resuming at epoch {trainer.epoch}" if resume else "training"
         note(f"nnctl: {verb} {config['model']['layers']} on {config['data']['source']} "
              f"for {epochs} epochs -> {trainer.run_dir}")
-    bar = None
-    if not quiet and sys.stderr is not None and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        bar = tqdm(total=epochs, initial=trainer.epoch, unit="epoch", file=sys.stderr, leave=False)
+    if progress is not None:
+        progress.start(trainer.epoch, epochs)
 
     def on_epoch(record):
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=number(record["train_loss"]), val_acc=f"{record['val_acc'] or 0:.3f}")
+        if progress is not None:
+            progress.epoch_done(record)
 
     def notify():
         if not quiet:
@@ -59,7 +57,7 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
 
     try:
         with StopRequest(notify) as stop:
-            summary = trainer.fit(on_epoch, stop=stop)
+            summary = trainer.fit(on_epoch, stop=stop, progress=progress)
     except Interrupted as exc:
         again = ["nnctl", "train", str(config_path), *(w for o in overrides for w in ("--set", o)),
                  "--out", str(trainer.run_dir), "--resume"]
@@ -69,8 +67,8 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
             emit_json(trainer.divergence)
         raise
     finally:
-        if bar is not None:
-            bar.close()
+        if progress is not None:
+            progress.close()
     if as_json:
         emit_json(summary)
     else:

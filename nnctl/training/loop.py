@@ -26,7 +26,8 @@ def loss_limit(initial_loss):
     return DIVERGENCE_FACTOR * max(initial_loss, 1.0)
 
 
-def run_epoch(workspace, optimizer, rng, train_config, train, val=None, limit=math.inf, running=False):
+def run_epoch(workspace, optimizer, rng, train_config, train, val=None, limit=math.inf, running=False,
+              progress=None):
     """One epoch of the training rule on ``train = (X, y)`` (reshuffled from ``rng`` if configured), then
     ``(J, accuracy)`` on the train split and on ``val``.
 
@@ -35,6 +36,8 @@ def run_epoch(workspace, optimizer, rng, train_config, train, val=None, limit=ma
     in the pass that computes its minibatch's step (before that step), plus the L2 term of the weights the
     epoch ends with. They cost nothing; without ``running`` (and for a full-batch optimizer) they come from
     a pass over the whole train split after the epoch, as the validation figures always do.
+
+    ``progress`` is the optimizer's hook within the epoch (``optimizers.Optimizer.epoch``), ``None`` for none.
 
     ``workspace`` is the network's ``model.fastpath.Workspace``. Returns ``(record, grads, non_finite)``:
     the epoch's metrics, the last minibatch's gradients, and the names of whatever became non-finite
@@ -48,7 +51,7 @@ def run_epoch(workspace, optimizer, rng, train_config, train, val=None, limit=ma
     with np.errstate(all="ignore"):  # overflow is returned in non_finite and reported as divergence
         if running:
             workspace.start_tally()
-        grads = optimizer.epoch(workspace, X, y, order, train_config["batch_size"])
+        grads = optimizer.epoch(workspace, X, y, order, train_config["batch_size"], progress)
         tally = workspace.take_tally() if running else None
         if tally is not None:
             train_loss, train_acc = tally[0] + net.penalty(), tally[1]

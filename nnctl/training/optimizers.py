@@ -4,6 +4,8 @@ and ``state``/``load_state`` expose its state as plain arrays, so that a checkpo
 resume continues bit for bit.
 
 ``alpha`` is an attribute: the epoch loop sets it between epochs from the schedule (``schedules.py``).
+``epoch`` takes an optional progress hook, called between blocks of minibatches (``_blocks``), never per
+minibatch: the minibatches and their order are the same with it and without it.
 Plain SGD runs its rule fused into backprop for the large weight matrices (``Workspace.sgd_step``).
 Momentum and Adam follow scikit-learn's ``SGDOptimizer``/``AdamOptimizer`` (and Kingma & Ba, 2015) term
 for term, so that their results can be compared with ``MLPClassifier``. L-BFGS is full batch: its epoch
@@ -12,10 +14,13 @@ is one call of ``scipy.optimize.minimize(method="L-BFGS-B")`` over the whole spl
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
 from ..choices import pick
+
+PROGRESS_SECONDS = 0.1  # a progress hook is called about this often within an epoch: blocks double until one takes this long
 
 
 def _scratch(store, key, like):
@@ -25,6 +30,30 @@ def _scratch(store, key, like):
     if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
         buf = store[key] = np.empty_like(like)
     return buf
+
+
+def _blocks(stop, total, batch_size, progress):
+    """``(start, end)`` row ranges of whole minibatches covering rows ``0..stop`` of an epoch of ``total`` rows,
+    and ``progress(minibatches done, minibatches in the epoch)`` after each range.
+
+    Without a hook, one range. With one, the first range is one minibatch and each range that took less
+    than ``PROGRESS_SECONDS`` is followed by one twice as long, so the hook costs nothing per minibatch
+    whatever a step costs. Ranges start at multiples of ``batch_size``: the minibatches are the same.
+    """
+    if progress is None:
+        if stop > 0:
+            yield 0, stop
+        return
+    steps = -(-total // batch_size)
+    size, start = batch_size, 0
+    while start < stop:
+        end = min(start + size, stop)
+        began = time.perf_counter()
+        yield start, end
+        if time.perf_counter() - began < PROGRESS_SECONDS:
+            size *= 2
+        progress(-(-end // batch_size), steps)
+        start = end
 
 
 class Optimizer:
@@ -39,16 +68,19 @@ class Optimizer:
     def full_batch(self):
         return self.name in FULL_BATCH
 
-    def epoch(self, workspace, X, y, order, batch_size):
+    def epoch(self, workspace, X, y, order, batch_size, progress=None):
         """One epoch of minibatch steps over ``X[order]``; returns the last minibatch's gradients.
 
-        ``workspace`` is the network's ``model.fastpath.Workspace``; ``order`` is a permutation of the rows.
+        ``workspace`` is the network's ``model.fastpath.Workspace``; ``order`` is a permutation of the rows;
+        ``progress``, if given, is called as ``progress(minibatches done, minibatches in the epoch)`` every
+        block of minibatches (``_blocks``).
         """
         grads = {}
         params = workspace.net.params
-        for s in range(0, len(order), batch_size):
-            grads = workspace.unchecked_grads(X, y, order[s:s + batch_size])
-            self.step(params, grads)
+        for start, end in _blocks(len(order), len(order), batch_size, progress):
+            for s in range(start, end, batch_size):
+                grads = workspace.unchecked_grads(X, y, order[s:s + batch_size])
+                self.step(params, grads)
         return grads
 
     def step(self, params, grads):
@@ -70,18 +102,24 @@ class SGD(Optimizer):
         super().__init__(alpha)
         self._work = {}
 
-    def epoch(self, workspace, X, y, order, batch_size):
+    def epoch(self, workspace, X, y, order, batch_size, progress=None):
         """The rule fused into backprop (``Workspace.sgd_step``) for every minibatch but the last, which
-        goes the plain way, so that the gradients returned (and recorded) are whole."""
+        goes the plain way, so that the gradients returned (and recorded) are whole. ``progress`` as in
+        ``Optimizer.epoch``; it is called inside the one deferred-decay block, which it does not touch, so
+        the arithmetic is the same with it and without it."""
         grads = {}
         params = workspace.net.params
-        last = (len(order) - 1) // batch_size * batch_size  # start of the last minibatch
+        n = len(order)
+        last = (n - 1) // batch_size * batch_size  # start of the last minibatch
         with workspace.deferred_decay():  # weight decay as a scalar per matrix until the block ends
-            for s in range(0, last, batch_size):
-                self.step(params, workspace.sgd_step(X, y, order[s:s + batch_size], self.alpha))
-        if len(order):
+            for start, end in _blocks(last, n, batch_size, progress):
+                for s in range(start, end, batch_size):
+                    self.step(params, workspace.sgd_step(X, y, order[s:s + batch_size], self.alpha))
+        if n:
             grads = workspace.unchecked_grads(X, y, order[last:last + batch_size])
             self.step(params, grads)
+            if progress is not None:
+                progress(-(-n // batch_size), -(-n // batch_size))
         return grads
 
     def step(self, params, grads):
@@ -188,9 +226,10 @@ class LBFGS(Optimizer):
         super().__init__(alpha)
         self.iters = iters
 
-    def epoch(self, workspace, X, y, order=None, batch_size=None):
+    def epoch(self, workspace, X, y, order=None, batch_size=None, progress=None):
         """Minimise ``J`` over the whole of ``X, y`` for up to ``iters`` iterations; return the final gradients.
-        The order and the batch size do not matter: every evaluation sees the whole split."""
+        The order and the batch size do not matter: every evaluation sees the whole split. No progress
+        within the epoch: ``progress`` is not called."""
         from scipy.optimize import minimize
 
         net = workspace.net

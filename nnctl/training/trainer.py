@@ -140,14 +140,16 @@ class Trainer:
             checkpoint.save(self.run_dir.last, ckpt)
             self.saved_epoch = self.epoch
 
-    def run_epoch(self):
-        """One pass over the shuffled train split in minibatches; returns the epoch's metrics record."""
+    def run_epoch(self, progress=None):
+        """One pass over the shuffled train split in minibatches; returns the epoch's metrics record.
+        ``progress`` as in ``fit``."""
         start = time.perf_counter()
         train = self.config["train"]
         record, grads, non_finite = run_epoch(self.workspace, self.optimizer, self.shuffle_rng, train,
                                               self.data.splits["train"], self.data.splits["val"],
                                               limit=loss_limit(self.initial_loss),
-                                              running=TRAIN_METRICS[self.config["output"]["train_metrics"]])
+                                              running=TRAIN_METRICS[self.config["output"]["train_metrics"]],
+                                              progress=progress)
         self.epoch += 1
         if non_finite:
             loss = record["train_loss"]
@@ -183,22 +185,24 @@ class Trainer:
         except (OSError, RunDirError):
             pass  # the divergence, not the failed note about it, is what the user must hear
 
-    def fit(self, on_epoch=None, stop=None):
+    def fit(self, on_epoch=None, stop=None, progress=None):
         """Train up to ``train.epochs``; return the summary (also written to ``summary.json``).
 
         ``stop`` is asked after every epoch; when it answers true, ``last.npz`` is brought up to that
-        epoch and ``Interrupted`` is raised, so ``--resume`` continues exactly from there.
+        epoch and ``Interrupted`` is raised, so ``--resume`` continues exactly from there. ``progress``, if
+        given, is called within each epoch as ``progress(minibatches done, minibatches in the epoch)``, once
+        a block of minibatches (``optimizers.Optimizer.epoch``), never per minibatch.
         """
         try:
-            return self._fit(on_epoch, stop)
+            return self._fit(on_epoch, stop, progress)
         finally:
             self.run_dir.release()
 
-    def _fit(self, on_epoch, stop):
+    def _fit(self, on_epoch, stop, progress=None):
         epochs = self.config["train"]["epochs"]
         with self.run_dir.open_metrics() as log:
             while self.epoch < epochs and not self._stopped_early():
-                record = self.run_epoch()
+                record = self.run_epoch(progress)
                 if self.schedule.kind != "constant":
                     record["alpha"] = self.optimizer.alpha  # the α this epoch used
                 self.metrics.append(record)
