@@ -9,6 +9,8 @@ config without it.
 from __future__ import annotations
 
 import copy
+import difflib
+import os
 import re
 from pathlib import Path
 
@@ -63,7 +65,7 @@ DEFAULTS = {
         "min_delta": 1.0e-4,        # early stopping and plateau: smallest change that counts as improvement
     },
     "output": {
-        "dir": "runs/testnet",
+        "dir": None,                # the run directory; None: runs/<config file name> (see load)
         "checkpoint_every": 10,     # epochs; the last epoch is always saved
         "train_metrics": "running",  # train_loss/acc in metrics.jsonl: running (the epoch's minibatches) | full pass
     },
@@ -138,6 +140,10 @@ def _string(value):
     return value
 
 
+def _optional_string(value):
+    return None if value is None else _string(value)
+
+
 def _layers(value):
     if not isinstance(value, list) or len(value) < 2:
         raise ValueError(f"must be a list of at least 2 positive integers [n0, …, nL], {_got(value)}")
@@ -193,7 +199,7 @@ SCHEMA = {
     "train.monitor": _choice(MONITORS),
     "train.patience": _int(1, MAX_INT),
     "train.min_delta": _number(0.0),
-    "output.dir": _string,
+    "output.dir": _optional_string,
     "output.checkpoint_every": _int(1, MAX_INT),
     "output.train_metrics": _choice(TRAIN_METRICS),
 }
@@ -227,13 +233,20 @@ def _merge(config, mapping, where, prefix=""):
     for key, value in mapping.items():
         dotted = f"{prefix}{show_key(key)}"
         if not isinstance(key, str) or key not in config:
-            known = ", ".join(f"{prefix}{k}" for k in config)
-            raise ConfigError(f"{where}: {dotted}: unknown key (known here: {known})")
+            raise ConfigError(f"{where}: {dotted}: {_unknown(key, config, prefix)}")
         if isinstance(config[key], dict):
             if value is not None:  # a section whose keys are all commented out is empty, not an error
                 _merge(config[key], value, where, dotted + ".")
         else:
             config[key] = value
+
+
+def _unknown(key, section, prefix):
+    """``unknown key (did you mean train.alpha? known here: …)``: the close matches of ``key`` among the keys
+    of ``section`` (whose dotted prefix is ``prefix``), then all of them."""
+    close = difflib.get_close_matches(key, list(section), n=3) if isinstance(key, str) else []
+    guess = f"did you mean {' or '.join(prefix + k for k in close)}? " if close else ""
+    return f"unknown key ({guess}known here: {', '.join(prefix + k for k in section)})"
 
 
 def validate(config, where):
@@ -298,11 +311,13 @@ def parse_override(text):
     if not sep or not key:
         raise ConfigError(f"--set {show_key(text)}: expected KEY=VALUE, e.g. --set train.alpha=0.1")
     value = parse_yaml(raw, f"--set {show_key(key)}: value") if raw.strip() else None
-    node = DEFAULTS
+    node, prefix = DEFAULTS, ""
     for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise ConfigError(f"--set {show_key(key)}: unknown key")
-        node = node[part]
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {show_key(key)}: unknown key ({prefix.rstrip('.')} has no keys below it)")
+        if part not in node:
+            raise ConfigError(f"--set {show_key(key)}: {_unknown(part, node, prefix)}")
+        node, prefix = node[part], f"{prefix}{part}."
     if isinstance(node, dict):
         raise ConfigError(f"--set {key}: is a section; set one of its keys, e.g. --set {key}.{next(iter(node))}=…")
     return key, value
@@ -352,8 +367,17 @@ def unique_key_loader():
     return UniqueKeyLoader
 
 
+DATA_PATHS = ("source", "val_source", "test_source")  # the data keys that may name a file
+
+
 def load(path, overrides=()):
-    """Read a YAML config file (plain data only, duplicate keys refused) and resolve it."""
+    """Read a YAML config file (plain data only, duplicate keys refused) and resolve it.
+
+    A relative data path (``DATA_PATHS``) is read from the file's folder, one given with ``--set`` from the
+    current directory (where it was typed); both become absolute, so the run's ``config.yaml`` finds the data
+    from anywhere. A config without ``output.dir`` writes to ``runs/<file name without .yaml>``, relative to
+    the current directory like any ``output.dir``.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -361,11 +385,42 @@ def load(path, overrides=()):
         raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     mapping = parse_yaml(text, str(path))
     # an empty file (or one of comments only) is the defaults; `[]` or `false` is not a config
-    return resolve({} if mapping is None else mapping, overrides, where=str(path))
+    mapping = {} if mapping is None else mapping
+    if isinstance(mapping, dict) and isinstance(mapping.get("data"), dict):
+        data = mapping["data"] = dict(mapping["data"])
+        for key in DATA_PATHS:
+            if key in data:
+                data[key] = _absolute(data[key], path.parent)
+    config = resolve(mapping, overrides, where=str(path))
+    for key in DATA_PATHS:
+        if key in config["data"]:
+            config["data"][key] = _absolute(config["data"][key], Path.cwd())
+    if config["output"]["dir"] is None:
+        config["output"]["dir"] = str(Path("runs") / path.stem)
+    return config
+
+
+def _absolute(source, folder):
+    """``source`` as an absolute path when it names a data file by a relative path (read from ``folder``);
+    anything else (a generator, a bundled dataset, an absolute path, a value of the wrong kind) unchanged."""
+    if not isinstance(source, str) or source in GENERATORS or source in BUNDLED or not source.endswith(FILE_SUFFIXES):
+        return source
+    source = os.path.expanduser(source)
+    return source if os.path.isabs(source) else os.path.normpath(os.path.join(os.path.abspath(folder), source))
 
 
 def dump(config):
-    """The config as YAML text, keys in ``DEFAULTS`` order."""
+    """The config as YAML text in block style, one key a line, keys in ``DEFAULTS`` order and a blank line
+    between sections, as ``configs/testnet.yaml`` is written; lists of plain values (``layers``) stay inline."""
     import yaml
 
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+    class BlockDumper(yaml.SafeDumper):
+        pass
+
+    def sequence(dumper, value):
+        inline = not any(isinstance(v, (list, dict)) for v in value)
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=inline)
+
+    BlockDumper.add_representer(list, sequence)
+    text = yaml.dump(config, Dumper=BlockDumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return re.sub(r"\n(?=\S[^\n]*:\n )", "\n\n", text)  # a blank line before each section

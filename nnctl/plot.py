@@ -1,6 +1,6 @@
 """Figures: learning curves of a run or of a whole sweep, and a 2-input network's decision boundary.
 
-Reads only what training wrote (``metrics.jsonl``, ``checkpoints/last.npz``, a sweep's ``results.csv``),
+Reads only what training wrote (``metrics.jsonl``, the run's checkpoint, a sweep's ``results.csv``),
 through the modules that own those files; draws with matplotlib's Agg backend, so no display is needed.
 """
 from __future__ import annotations
@@ -62,8 +62,9 @@ def _loss_scale(axes):
             ax.set_ylim(v.min() / 2, v.max() * 2)
 
 
-def decision_boundary(ax, run_dir, resolution=200):
-    """Shade the class regions of ``run_dir/checkpoints/last.npz`` over its train split (2 inputs only).
+def decision_boundary(ax, run_dir, resolution=200, note=None):
+    """Shade the class regions of the run's checkpoint (``RunDir.checkpoint``: best.npz, else last.npz) over
+    its train split (2 inputs only); ``note(text)`` hears which checkpoint that is.
 
     Drawn in the raw input space (after ``data.input_scale``, before the scaler), which is what a user
     feeds to ``predict``. Returns False, drawing nothing, when the network does not have 2 inputs.
@@ -73,9 +74,11 @@ def decision_boundary(ax, run_dir, resolution=200):
     from .targets import data_of
     from .training.checkpoint import TrainedModel
 
-    model = TrainedModel.open(RunDir(run_dir).last)
+    model = TrainedModel.open(RunDir(run_dir).checkpoint())
     if model.net.layers[0] != 2:
         return False
+    if note is not None:
+        note(f"nnctl: using {model.path}")
     data, _ = data_of(model, str(run_dir))
     X, y = data.raw["train"], data.splits["train"][1]
     lo, hi = X.min(axis=0), X.max(axis=0)
@@ -94,7 +97,7 @@ def decision_boundary(ax, run_dir, resolution=200):
     return True
 
 
-def plot_run(run_dir, out):
+def plot_run(run_dir, out, note=None):
     """Loss and accuracy curves of one run, plus its decision boundary for a 2-input network."""
     plt = _pyplot()
     records = RunDir(run_dir).read_metrics()
@@ -108,7 +111,7 @@ def plot_run(run_dir, out):
         ax.legend(fontsize=8)
     _loss_scale(axes[:1])
     try:
-        drawn = decision_boundary(axes[2], run_dir)
+        drawn = decision_boundary(axes[2], run_dir, note=note)
     except NnctlError as exc:  # the curves are still worth having; say why the boundary is missing
         axes[2].text(0.5, 0.5, f"no decision boundary:\n{exc}", ha="center", va="center", wrap=True, fontsize=8)
         axes[2].set_axis_off()
@@ -161,12 +164,13 @@ def _save(fig, out, plt):
     return out
 
 
-def plot(path, out=None):
-    """Plot a run directory or a sweep directory; return the PNG's path (default ``path/plot.png``)."""
+def plot(path, out=None, note=None):
+    """Plot a run directory or a sweep directory; return the PNG's path (default ``path/plot.png``).
+    ``note(text)``, if given, hears which checkpoint a run's decision boundary is drawn from."""
     path = Path(path)
     out = Path(out) if out is not None else path / "plot.png"
     if RunDir(path).metrics.is_file():
-        return plot_run(path, out)
+        return plot_run(path, out, note)
     if is_sweep_dir(path):
         return plot_sweep(path, out)
     raise RunDirError(f"{path}: neither a run directory (no metrics.jsonl) nor a sweep directory (no results.csv)")

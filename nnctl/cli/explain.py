@@ -5,11 +5,11 @@ from pathlib import Path
 
 import click
 
-from .options import emit, emit_json, set_option
+from .options import checkpoint_of, emit, emit_json, set_option
 
 
 @click.command()
-@click.argument("target", metavar="CONFIG|CHECKPOINT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("target", metavar="CONFIG|CHECKPOINT|RUN_DIR", type=click.Path(exists=True, path_type=Path))
 @set_option
 @click.option("--index", type=int, help="Index of the sample in --split (default 0).")
 @click.option("--x", "x_text", metavar="V1,V2,…",
@@ -26,6 +26,7 @@ def explain(target, overrides, index, x_text, label, split, fmt, full):
     from ..explain.sample import select_sample
     from ..targets import network_and_data
 
+    target = checkpoint_of(target)  # a run directory: its best.npz, else last.npz
     net, data, config = network_and_data(target, overrides)
     x, y, context = select_sample(data, config, split, index, x_text, label)
     context.update(target=str(target), optimizer=config["train"].get("optimizer", "sgd"))

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import click
 
-from .options import FiniteFloat, emit, emit_json, json_option, set_option
+from .options import checkpoint_of, FiniteFloat, emit, emit_json, json_option, set_option
 
 
 @click.command()
-@click.argument("target", metavar="CONFIG|CHECKPOINT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("target", metavar="CONFIG|CHECKPOINT|RUN_DIR", type=click.Path(exists=True, path_type=Path))
 @set_option
 @click.option("--samples", type=click.IntRange(min=1), default=16, show_default=True,
               help="How many training samples the loss is computed on.")
@@ -27,6 +27,7 @@ def gradcheck(target, overrides, samples, eps, tol, max_entries, as_json):
     from ..seeding import rng as seeded
     from ..targets import network_and_data
 
+    target = checkpoint_of(target)  # a run directory: its best.npz, else last.npz
     net, data, config = network_and_data(target, overrides)
     X, y = data.splits["train"]
     rng = seeded(config["seed"], "gradcheck")

@@ -29,6 +29,18 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
+def checkpoint_of(path):
+    """The checkpoint file a ``CHECKPOINT|RUN_DIR`` argument names: a file as given; for a run directory the one
+    ``RunDir.checkpoint`` picks (best.npz, else last.npz), said on stderr, since the user did not name it."""
+    if not Path(path).is_dir():
+        return path
+    from ..training.rundir import RunDir
+
+    chosen = RunDir(path).checkpoint()
+    note(f"nnctl: using {chosen}")
+    return chosen
+
+
 def set_option(f):
     return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                         help="Override one config key, value parsed as YAML (e.g. --set train.alpha=0.1); repeatable.")(f)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from .options import emit
+from .options import emit, note
 
 
 @click.command(name="plot")
@@ -15,8 +15,13 @@ from .options import emit
 def plot(path, out):
     """Learning curves (loss and accuracy, train and validation) of a run or of every run of a sweep.
 
-    For a run of a 2-input network, also its decision boundary over the train data. Prints the PNG's path.
+    For a run of a 2-input network, also its decision boundary over the train data, drawn from the run's
+    checkpoints/best.npz (else last.npz). Prints the PNG's path.
     """
     from ..plot import plot as draw
 
-    emit(str(draw(path, out)))
+    used = []  # which checkpoint the decision boundary comes from, said once the figure is written
+    written = draw(path, out, used.append)
+    for line in used:
+        note(line)
+    emit(str(written))

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import click
 
-from .options import emit
+from .options import checkpoint_of, emit
 
 
 @click.command()
-@click.argument("checkpoint_path", metavar="CHECKPOINT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("checkpoint_path", metavar="CHECKPOINT|RUN_DIR", type=click.Path(exists=True, path_type=Path))
 @click.argument("input_file", metavar="[INPUT|-]", type=click.File("r", encoding="utf-8"), default="-")
 @click.option("--proba", is_flag=True, help="Print class probabilities as CSV, headed by the class names.")
 def predict(checkpoint_path, input_file, proba):
@@ -18,6 +18,7 @@ def predict(checkpoint_path, input_file, proba):
     from ..predict import predict_lines
 
     where = "<stdin>" if input_file.name == "<stdin>" else input_file.name
+    checkpoint_path = checkpoint_of(checkpoint_path)  # a run directory: its best.npz, else last.npz
     try:  # each chunk's answers are flushed, so they reach the next command of the pipeline as they are made
         predict_lines(checkpoint_path, input_file, where, proba, lambda text: emit(text, nl=False))
     except UnicodeDecodeError as exc:

@@ -15,7 +15,7 @@ from .options import OutDir, emit, emit_json, json_option, note, set_option
                    "repeatable: the sweep runs every combination.")
 @click.option("--out", type=OutDir(),
               help="Sweep directory: one run directory per combination plus results.csv "
-                   "(default: the config's output.dir + '-sweep').")
+                   "(default: the config's output.dir, else runs/<config file name>, + '-sweep').")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs trained at once, each in its own worker process.")
 @click.option("--force", is_flag=True, help="Replace a sweep directory that already holds a sweep.")

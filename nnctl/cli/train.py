@@ -9,13 +9,13 @@ import click
 
 from ..text import number
 from . import progress as progress_mod
-from .options import OutDir, emit, emit_json, json_option, note, set_option
+from .options import OutDir, ReaderGone, emit, emit_json, json_option, note, set_option
 
 
 @click.command()
 @click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @set_option
-@click.option("--out", type=OutDir(), help="Run directory to write (default: the config's output.dir).")
+@click.option("--out", type=OutDir(), help="Run directory to write (default: the config's output.dir, else runs/<config file name>).")
 @click.option("--resume", is_flag=True, help="Continue the run in the run directory from checkpoints/last.npz.")
 @click.option("--force", is_flag=True, help="Replace a run directory that already holds a run.")
 @json_option
@@ -23,7 +23,7 @@ from .options import OutDir, emit, emit_json, json_option, note, set_option
 def train(config_path, overrides, out, resume, force, as_json, quiet):
     """Train the network CONFIG describes and write a run directory."""
     from .. import config as config_mod
-    from ..errors import Interrupted, TrainingDiverged
+    from ..errors import Interrupted, NnctlError, TrainingDiverged
     from ..training.rundir import RunDir
     from ..training.trainer import Trainer
     from .interrupts import StopRequest
@@ -40,6 +40,20 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
                                "elsewhere first, or write the run elsewhere with --out")
     trainer = Trainer(config, config["output"]["dir"], resume=resume, force=force, where=str(config_path))
     epochs = config["train"]["epochs"]
+
+    def show(summary):
+        if as_json:
+            emit_json(summary)
+        else:
+            emit(format_summary(summary))
+
+    if trainer.finished:  # resuming a run that has ended: nothing is trained and no file is written
+        summary = trainer.fit()
+        if not quiet:
+            hint = " (raise train.epochs to train on)" if summary["stopped"] == "epochs" else ""
+            note(f"nnctl: {trainer.run_dir}: nothing to do: {ended(summary)}{hint}")
+        show(summary)
+        return
     if not quiet:
         verb = f"resuming at epoch {trainer.epoch}" if resume else "training"
         note(f"nnctl: {verb} {config['model']['layers']} on {config['data']['source']} "
@@ -61,6 +75,10 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
     except Interrupted as exc:
         again = ["nnctl", "train", str(config_path), *(w for o in overrides for w in ("--set", o)),
                  "--out", str(trainer.run_dir), "--resume"]
+        try:  # where the run got to; summary.json is only for runs that ended
+            show(trainer.summary(write=False, interrupted=True))
+        except (NnctlError, ReaderGone):
+            pass  # the interruption, not the summary, is what the exit code and the last line must say
         raise Interrupted(f"{exc}; resume with: {shlex.join(again)}", stop.exit_code) from None
     except TrainingDiverged:
         if as_json:  # a script reading stdout gets the failed run's summary, as summary.json holds it
@@ -69,15 +87,24 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
     finally:
         if progress is not None:
             progress.close()
-    if as_json:
-        emit_json(summary)
-    else:
-        emit(format_summary(summary))
+    show(summary)
 
 
 def format_summary(s):
     lines = [f"{'split':<7}{'loss':>10}{'accuracy':>10}"]
     for name in ("train", "val", "test"):
         lines.append(f"{name:<7}{number(s[f'{name}_loss']):>10}{number(s[f'{name}_acc']):>10}")
-    lines.append(f"epochs {s['epochs']}, best epoch {s['best_epoch']}, {s['seconds']:.2f} s, run {s['run_dir']}")
+    lines.append(f"{ended(s)}, best epoch {s['best_epoch']}{' restored' if s.get('stopped') == 'early_stopping' else ''}, "
+                 f"{s['seconds']:.2f} s, run {s['run_dir']}")
     return "\n".join(lines)
+
+
+def ended(s):
+    """Why training ended, from a summary: ``all 100 epochs done``, ``early stopping at epoch 37``,
+    ``interrupted after epoch 12``."""
+    stopped = s.get("stopped")
+    if stopped == "early_stopping":
+        return f"early stopping at epoch {s['epochs']}"
+    if stopped == "interrupted":
+        return s["stopped_reason"]
+    return f"all {s['epochs']} epochs done"

@@ -41,6 +41,16 @@ class RunDir:
     def epoch_checkpoint(self, epoch):
         return self.checkpoints / f"epoch-{epoch:04d}.npz"
 
+    def checkpoint(self):
+        """The checkpoint that stands for the run wherever a command takes a run directory for a checkpoint:
+        ``checkpoints/best.npz`` (the best epoch, and with early stopping the network the run ended with)
+        when it exists, else ``checkpoints/last.npz``. A directory with neither is not a run directory."""
+        for path in (self.best, self.last):
+            if path.is_file():
+                return path
+        raise RunDirError(f"{self.path}: not a run directory (no checkpoints/best.npz or checkpoints/last.npz); "
+                          "give a run directory or a checkpoint file")
+
     def prepare(self, resume, force):
         """Make the directory ready to write and lock it for this process (``self.lock``): refuse to
         overwrite a run unless ``force``, to resume one without ``checkpoints/last.npz``, and a directory

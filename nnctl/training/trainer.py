@@ -65,6 +65,7 @@ class Trainer:
         self.metrics = []
         self.seconds = 0.0
         self.initial_loss = None  # the initial network's train loss: divergence is measured against it
+        self.finished = False  # resuming a run that has nothing left to train: no file is written
         if resume:
             self._restore()
         else:
@@ -105,8 +106,10 @@ class Trainer:
         self.seconds = ckpt.meta["seconds"]
         self.metrics = self.run_dir.read_metrics(upto=self.epoch, missing_ok=True)
         self.initial_loss = ckpt.meta.get("initial_loss")
-        self.run_dir.write_config(config_mod.dump(self.config))
-        self.run_dir.rewrite_metrics(self.metrics)
+        self.finished = self.epoch == self.config["train"]["epochs"] or self._stopped_early()
+        if not self.finished:
+            self.run_dir.write_config(config_mod.dump(self.config))
+            self.run_dir.rewrite_metrics(self.metrics)
 
     def _checkpoint(self):
         meta = {
@@ -177,7 +180,8 @@ class Trainer:
 
     def _record_divergence(self, message):
         # summary.json says why the run stopped; the checkpoints are left exactly as they were.
-        summary = {"epochs": self.epoch - 1, "stopped_reason": "diverged", "diverged_at_epoch": self.epoch,
+        summary = {"epochs": self.epoch - 1, "stopped": "diverged", "stopped_reason": "diverged",
+                   "diverged_at_epoch": self.epoch,
                    "message": message, "run_dir": str(self.run_dir)}
         self.divergence = summary
         try:
@@ -228,7 +232,8 @@ class Trainer:
             # become the best epoch's, which best.npz holds.
             best = checkpoint.load(self.run_dir.best)
             self.net.params = {k: v.astype(self.net.dtype, copy=True) for k, v in best.params.items()}
-        return self.summary()
+        # a finished run resumed: its summary.json already says this (unless a kill came before it was written)
+        return self.summary(write=not (self.finished and self.run_dir.summary.is_file()))
 
     def _stopped_early(self):
         return self.stopper is not None and self.stopper.reason is not None
@@ -241,15 +246,24 @@ class Trainer:
             return f"reached train.epochs ({epochs}); best epoch {self.best_epoch} restored"
         return f"reached train.epochs ({epochs})"
 
-    def summary(self):
+    def summary(self, write=True, interrupted=False):
+        """The final figures; written to ``summary.json`` when ``write``. ``stopped`` says why training ended:
+        ``epochs`` (all of train.epochs), ``early_stopping``, or ``interrupted`` (the summary of an interrupted
+        run is only printed: summary.json is for runs that ended)."""
         out = {"epochs": self.epoch, "seconds": round(self.seconds, 3),
                "best_epoch": self.best_epoch, "best_val_loss": finite_or_none(self.best_val_loss)}
         for name in SPLITS:
             loss, acc = evaluate(self.net, *self.data.splits[name])
             out[f"{name}_loss"], out[f"{name}_acc"] = loss, acc
-        out["stopped_reason"] = self.stopped_reason()
+        if interrupted:
+            out["stopped"] = "interrupted"
+            out["stopped_reason"] = f"interrupted after epoch {self.epoch} of {self.config['train']['epochs']}"
+        else:
+            out["stopped"] = "early_stopping" if self._stopped_early() else "epochs"
+            out["stopped_reason"] = self.stopped_reason()
         out["run_dir"] = str(self.run_dir)
-        self.run_dir.write_summary(out)
+        if write:
+            self.run_dir.write_summary(out)
         return out
 
 

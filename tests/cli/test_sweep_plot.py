@@ -97,7 +97,7 @@ def test_bad_grid_is_exit_2_before_anything_runs(small_config, tmp_path):
     out = tmp_path / "sweep"
     result = invoke("sweep", small_config, "--grid", "data.scalr=none,standard", "--out", out)
     assert result.exit_code == 2
-    assert result.stderr.strip() == "Error: --grid data.scalr: unknown key"
+    assert result.stderr.startswith("Error: --grid data.scalr: unknown key (did you mean data.scaler? known here: ")
     result = invoke("sweep", small_config, "--grid", "data.scaler=none,bogus", "--out", out)
     assert result.exit_code == 2 and "--grid data.scaler: must be one of" in result.stderr
     result = invoke("sweep", small_config, "--grid", "train.alpha", "--out", out)

@@ -77,7 +77,7 @@ def test_train_text_summary_and_quiet_stderr(run_cli, tiny_config, tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["split", "loss", "accuracy"]
     assert [line.split()[0] for line in lines[1:4]] == ["train", "val", "test"]
-    assert "epochs 3" in lines[4]
+    assert lines[4].startswith("all 3 epochs done, best epoch ")
     assert "\r" not in result.stderr  # no progress bar when stderr is not a terminal
     quiet = run_cli("train", tiny_config(), "--out", tmp_path / "run2", "-q")
     assert quiet.exit_code == 0 and quiet.stderr == ""

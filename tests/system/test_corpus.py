@@ -40,7 +40,9 @@ def corpus(tmp_path, monkeypatch):
 
 
 def expected_line(case):
-    return f"Error: {case['error']}" if "error" in case else f"Error: {case['error_starts']}"
+    """The case's ``Error:`` line, ``{cwd}`` replaced by the working directory (the corpus copy)."""
+    text = case["error"] if "error" in case else case["error_starts"]
+    return f"Error: {text}".replace("{cwd}", os.getcwd())
 
 
 def check_output(case, exit_code, stdout, stderr):
