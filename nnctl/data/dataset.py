@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DataError
-from . import preprocess
+from . import columns as columns_mod, preprocess
 from .preprocess import Preprocessor
 from .sources import load_source
 from .splitting import SPLITS, split_indices
@@ -27,6 +27,7 @@ class Data:
     source: str = ""
     raw: dict = field(default_factory=dict, repr=False)  # name -> X after input_scale, before the scaler
     fingerprint: dict = field(default_factory=dict)  # of the rows and labels as read: see ``fingerprint``
+    unseen: dict = field(default_factory=dict)  # split -> rows holding a category the train split did not
 
     @property
     def feature_names(self):
@@ -41,24 +42,35 @@ class Data:
         return self.preprocessor.scaler
 
 
-def fingerprint(X, labels, feature_names):
+def fingerprint(frame, labels):
     """What identifies a source's contents: ``{"rows", "features", "X", "labels"}``, the last two SHA-256
-    of the raw values and the labels exactly as read (before any scaling or encoding)."""
-    X = np.ascontiguousarray(X, dtype=np.float64)
+    of the raw values (number columns, then category columns) and the labels exactly as read (before any
+    filling, scaling or encoding)."""
+    X = np.ascontiguousarray(frame.numbers, dtype=np.float64)
     labels = np.asarray(labels)
     h_labels = hashlib.sha256(f"{labels.dtype.kind}|".encode())
     if labels.dtype.kind in "iufb":
         h_labels.update(np.ascontiguousarray(labels, dtype=labels.dtype.newbyteorder("<")).data)  # no copy
     else:
         h_labels.update("\x1f".join(map(str, labels.tolist())).encode("utf-8"))
-    return {"rows": int(X.shape[0]), "features": list(feature_names),
-            "X": hashlib.sha256(X.data).hexdigest(), "labels": h_labels.hexdigest()}  # X.data: no copy
+    h_X = hashlib.sha256(X.data)  # X.data: no copy
+    if frame.texts.shape[1]:
+        h_X.update("\x1f".join(map(str, frame.texts.ravel().tolist())).encode("utf-8"))
+    return {"rows": int(X.shape[0]), "features": frame.names, "X": h_X.hexdigest(), "labels": h_labels.hexdigest()}
+
+
+SPLIT_SOURCES = {"val": "val_source", "test": "test_source"}  # a split read from a file of its own
 
 
 def fingerprint_change(before, now):
     """How the data ``now`` differs from the data ``before`` (two fingerprints), in words; ``None`` if not."""
     if before == now:
         return None
+    for key in SPLIT_SOURCES.values():
+        if before.get(key) != now.get(key):
+            change = fingerprint_change(before.get(key) or {}, now.get(key) or {}) if before.get(key) and \
+                now.get(key) else "given then, not now" if before.get(key) else "not given then, given now"
+            return f"data.{key}: {change}"
     if before["rows"] != now["rows"]:
         return f"{before['rows']} rows then, {now['rows']} now"
     if before["features"] != now["features"]:
@@ -122,6 +134,18 @@ def encode_labels(labels, where, min_classes=2):
     return y.astype(np.int64, copy=False), [_label_name(v) for v in values]
 
 
+def prepare_sized(config, where="config", **options):
+    """``prepare`` for the network ``config`` describes: when the config gives ``model.hidden``, ``model.layers``
+    becomes ``[inputs, *hidden, classes]`` of the data and ``model.hidden`` None (in place); then the layers
+    are checked against the data."""
+    data = prepare(config, where, **options)
+    model = config["model"]
+    if model["hidden"] is not None:  # the run's config records the layers, as if it had given them
+        model["layers"], model["hidden"] = [data.n_features, *model["hidden"], len(data.class_names)], None
+    check_fits(model["layers"], data.n_features, len(data.class_names), where)
+    return data
+
+
 def check_fits(layers, n_features, n_classes, where):
     if layers[0] != n_features:
         raise DataError(f"{where}: model.layers[0] is {layers[0]} but the data has {n_features} features")
@@ -146,22 +170,31 @@ def prepare(config, where="config", preprocessor=None, class_names=None, keep_ra
     splits); ``whole=True`` puts every row in ``train``, unsplit.
     """
     d = config["data"]
-    X, labels, feature_names, names = load_source(config)
+    fixed = preprocessor.read_columns if preprocessor is not None else None
+    frame, labels, names = load_source(config, fixed)
+    if fixed is not None and frame.names != [c.name for c in fixed]:
+        if d["source"].endswith(".npz"):  # columns without names
+            raise DataError(f"{where}: the network takes {len(fixed)} features, but {d['source']} has "
+                            f"{len(frame.columns)}" + (" after data.drop" if d["drop"] else ""))
+        raise DataError(f"{where}: the network reads columns {', '.join(c.name for c in fixed)}; "
+                        f"{d['source']} has {', '.join(frame.names)}")
+    frames, label_parts = {"main": frame}, {"main": labels}
+    for split, key in SPLIT_SOURCES.items():
+        if d.get(key) and not whole:  # the split's rows come from a file of their own, read as the main one
+            frames[split], label_parts[split], _ = load_source(config, fixed or frame.columns, source=d[key])
     if names is None:
-        _check_labels(labels, d["source"])
-    contents = fingerprint(X, labels, feature_names)
-    if preprocessor is not None:
-        if d["source"].endswith(".npz") and X.shape[1] != preprocessor.n_features:  # columns without names
-            raise DataError(f"{where}: the network takes {preprocessor.n_features} features, "
-                            f"but {d['source']} has {X.shape[1]}")
-        cols = preprocessor.columns(feature_names, d["source"])
-        if cols != list(range(X.shape[1])):
-            X = X[:, cols]
-        feature_names = preprocessor.feature_names
+        for part, key in (("main", "source"), *((s, k) for s, k in SPLIT_SOURCES.items())):
+            if part in label_parts:
+                _check_labels(label_parts[part], d[key])
+    contents = fingerprint(frame, labels)
+    for split, key in SPLIT_SOURCES.items():
+        if split in frames:
+            contents[key] = fingerprint(frames[split], label_parts[split])
     if names is not None:
         y, class_names_here = np.asarray(labels, dtype=np.int64), names
     else:
-        y, class_names_here = encode_labels(labels, d["source"], min_classes=1 if class_names else 2)
+        everything = np.concatenate([np.asarray(v) for v in label_parts.values()]) if len(label_parts) > 1 else labels
+        y, class_names_here = encode_labels(everything, d["source"], min_classes=1 if class_names else 2)
     if class_names is not None and class_names != class_names_here:
         lookup = {name: i for i, name in enumerate(class_names)}
         unknown = sorted(set(class_names_here) - set(lookup))
@@ -169,33 +202,46 @@ def prepare(config, where="config", preprocessor=None, class_names=None, keep_ra
             raise DataError(f"{d['source']}: labels {unknown} are not among the network's classes {class_names}")
         y = np.array([lookup[class_names_here[i]] for i in y], dtype=np.int64)
         class_names_here = class_names
-    # Peak memory is X plus its split copies: scaling happens in place, X is dropped once split, and
-    # the labels wait in the narrowest integer type meanwhile.
+    # Peak memory is X plus its split copies: scaling happens in place, the source's rows are dropped once
+    # split, and the labels wait in the narrowest integer type meanwhile.
     codes = y.astype(np.int8 if len(class_names_here) < 128 else np.int32)
-    del labels, y
+    del labels, y, label_parts
+    m = len(frame)
     if whole:
         empty = np.array([], dtype=np.int64)
-        index = {"train": np.arange(len(codes)), "val": empty, "test": empty}
+        index = {"train": np.arange(m), "val": empty, "test": empty}
     else:
-        index = split_indices(codes, d["val_fraction"], d["test_fraction"], config["seed"], where)
+        index = split_indices(codes[:m], 0.0 if "val" in frames else d["val_fraction"],
+                              0.0 if "test" in frames else d["test_fraction"], config["seed"], where)
+    start = m
+    for split in SPLIT_SOURCES:
+        if split in frames:
+            index[split] = np.arange(start, start + len(frames[split]))
+            start += len(frames[split])
     fitting = preprocessor is None
-    if fitting:  # the scaler is fitted below, on the train split
-        preprocessor = Preprocessor(list(feature_names), d["input_scale"], scaler=None)
-    raw, parts = {}, {}
+    raw, parts, unseen = {}, {}, {}
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _check_finite, as a DataError
-        if preprocessor.input_scale != 1.0:
-            preprocessor.scale_inputs(X)  # in place: X is this function's own array, made by load_source
-            _check_finite(X, feature_names, d, "data.input_scale")
-        for name in SPLITS:  # train first: the scaler is fitted on it
-            part = X[index[name]]
-            if keep_raw:
-                raw[name], part = part, part.copy()
+        for name in SPLITS:  # train first: the columns and the scaler are fitted on it
+            own = name in frames
+            part = frames[name] if own else frame.take(index[name])
+            if own:
+                del frames[name]
             if fitting and name == "train":
-                preprocessor.scaler = preprocess.fit(d["scaler"], part)
-            parts[name] = preprocessor.apply_scaler(part, out=part)
+                fitted = columns_mod.fit(part, d["impute"], d["source"])
+                preprocessor = Preprocessor(columns_mod.input_names(fitted), d["input_scale"], None, fitted)
+            X, unseen[name] = preprocessor.encode(part, d[SPLIT_SOURCES[name]] if own else d["source"])
             del part
-    del X
+            if preprocessor.input_scale != 1.0:
+                preprocessor.scale_inputs(X)  # in place: X is this function's own array
+                _check_finite(X, preprocessor.feature_names, d, "data.input_scale")
+            if keep_raw:
+                raw[name], X = X, X.copy()
+            if fitting and name == "train":
+                preprocessor.scaler = preprocess.fit(d["scaler"], X)
+            parts[name] = preprocessor.apply_scaler(X, out=X)
+            del X
+    del frame, frames
     splits = {name: (parts.pop(name), codes[index.pop(name)].astype(np.int64)) for name in SPLITS}
     for Xs, _ in splits.values():
-        _check_finite(Xs, feature_names, d, f"data.input_scale and the {d['scaler']} scaler")
-    return Data(splits, preprocessor, class_names_here, d["source"], raw, contents)
+        _check_finite(Xs, preprocessor.feature_names, d, f"data.input_scale and the {d['scaler']} scaler")
+    return Data(splits, preprocessor, class_names_here, d["source"], raw, contents, unseen)
