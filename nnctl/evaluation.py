@@ -43,6 +43,7 @@ def evaluate_checkpoint(path, source=None, split=None):
     return {
         "checkpoint": where, "epoch": model.epoch, "source": config["data"]["source"], "split": split,
         "samples": int(len(y)), "loss": loss, "accuracy": acc, "class_names": class_names,
+        "unseen_categories": data.unseen["train" if split == "all" else split],
         "confusion_matrix": confusion_matrix(y, pred, labels=classes).tolist(),
         "per_class": [{"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
                       for name, p, r, f, s in zip(class_names, precision, recall, f1, support)],
@@ -54,6 +55,8 @@ def format_report(r):
     width = max(8, *(len(n) + 2 for n in names))
     lines = [f"{r['checkpoint']} (epoch {r['epoch']}) on {r['source']}, {r['split']} split, {r['samples']} samples",
              f"loss {number(r['loss'])}  accuracy {r['accuracy']:.4f}", "",
+             *([f"{r['unseen_categories']} row(s) held a category unseen in training (all zeros in its one-hot "
+                "columns)", ""] if r["unseen_categories"] else []),
              "confusion matrix (rows: true, columns: predicted)",
              " " * width + "".join(f"{n:>{width}}" for n in names)]
     for name, row in zip(names, r["confusion_matrix"]):

@@ -7,6 +7,8 @@ end of the sweep.
 """
 from __future__ import annotations
 
+import copy
+
 import csv
 import io
 import itertools
@@ -141,11 +143,13 @@ def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_resu
     from joblib import Parallel, delayed
 
     where = str(config_path)
+    # the grid's values as given, before a run fills in what the data decides (model.hidden -> model.layers)
+    points = [{k: copy.deepcopy(config_mod.get(config, k)) for k in keys} for _, _, config in runs]
     tasks = (delayed(run_one)(config, force, f"{where} [{name}]") for name, _, config in runs)
     rows = []
     results = Parallel(n_jobs=min(jobs, len(runs)), return_as="generator")(tasks)  # no idle workers
-    for (name, _, config), result in zip(runs, results):
-        row = {"run": name, **{k: config_mod.get(config, k) for k in keys}, **result}
+    for (name, _, config), point, result in zip(runs, points, results):
+        row = {"run": name, **point, **result}
         rows.append(row)
         if on_result:
             on_result(row, len(rows), len(runs))

@@ -1,14 +1,15 @@
 """CSV reading with the standard library and NumPy only (``predict`` must not import scikit-learn).
 
-Training files have a header row; the label column is the one named ``label``, else the last.
-Every feature cell must be a finite number; errors name the file, the line and the column.
+Training files have a header row. Which column is the label, which are dropped and which hold categories is
+``columns.layout``'s (keys ``data.label``, ``data.drop``, ``data.categorical``); a number column's cells must
+be finite numbers, and a missing cell is an error unless ``data.impute`` fills it. Errors name the file, the
+line and the column.
 """
 from __future__ import annotations
 
 import codecs
 import csv
 import io
-import math
 import os
 import select
 import stat
@@ -16,6 +17,7 @@ import stat
 import numpy as np
 
 from ..errors import DataError
+from . import columns as columns_mod
 from .preprocess import column_order
 
 
@@ -34,28 +36,6 @@ def _rows(text, where):
     return filled
 
 
-def _number(cell, where, line, column):
-    try:
-        if "_" in cell:  # float() reads 1_000 as 1000 (Python literal syntax); a CSV number has no "_"
-            raise ValueError
-        value = float(cell)
-    except ValueError:
-        raise DataError(f"{where}: line {line}, column {column!r}: not a number: {cell.strip()!r}") from None
-    if not math.isfinite(value):
-        raise DataError(f"{where}: line {line}, column {column!r}: {cell.strip()} is not a finite number")
-    return value
-
-
-def _features(rows, header, where, as_in="as in the header"):
-    width = len(header)
-    X = np.empty((len(rows), width))
-    for i, (line, row) in enumerate(rows):
-        if len(row) != width:
-            raise DataError(f"{where}: line {line}: expected {width} cells {as_in}, got {len(row)}")
-        X[i] = [_number(cell, where, line, name) for cell, name in zip(row, header)]
-    return X
-
-
 def _is_header(row):
     """A header row has no cell that reads as a number (a data row with one bad cell is still data)."""
     for cell in row:
@@ -67,8 +47,12 @@ def _is_header(row):
     return True
 
 
-def read_labeled(text, where):
-    """Return ``(X, labels, feature_names)`` from CSV text with a header row."""
+def read_labeled(text, where, data=None, columns=None):
+    """``(frame, labels)`` from CSV text with a header row, under the ``data`` section of a config (defaults
+    when ``None``). ``columns`` (names and kinds, e.g. the train source's or a trained network's) fixes which
+    columns are read and how, by header name; otherwise ``data.categorical: auto`` makes a category column of
+    every feature column holding a cell that is neither a number nor missing."""
+    data = data or {}
     rows = _rows(text, where)
     header = [cell.strip() for cell in rows[0][1]]
     body = rows[1:]
@@ -77,8 +61,14 @@ def read_labeled(text, where):
     twice = sorted({name for name in header if name and header.count(name) > 1})
     if twice:
         raise DataError(f"{where}: line {rows[0][0]}: column {twice[0]!r} appears more than once in the header")
-    label_at = header.index("label") if "label" in header else len(header) - 1
-    if not _is_header(header[:label_at] + header[label_at + 1:]):
+    if columns is None:
+        label_at, features, chosen = columns_mod.layout(header, data, where)
+    else:
+        label_at = columns_mod.layout(header, {"label": data.get("label")}, where)[0]
+        features = column_order(header, [c.name for c in columns], where)
+        if label_at in features:
+            raise DataError(f"{where}: column {header[label_at]!r} is the label, and a feature of the network")
+    if not _is_header([header[i] for i in features]):
         raise DataError(f"{where}: line {rows[0][0]}: expected a header row of column names, got numbers; "
                         "add one, e.g. x1,x2,label")
     if not body:
@@ -93,9 +83,32 @@ def read_labeled(text, where):
         if not label.isprintable():  # a newline or control character would break predict's one line per row
             raise DataError(f"{where}: line {line}, column {header[label_at]!r}: the label {label!r} holds a "
                             "control character; class names must be printable text")
-    names = header[:label_at] + header[label_at + 1:]
-    feature_rows = [(line, row[:label_at] + row[label_at + 1:]) for line, row in body]
-    return _features(feature_rows, names, where), labels, names
+    categorical = data.get("categorical", "auto")
+    hint = ""
+    if columns is not None:
+        kinds = [c.kind for c in columns]
+    elif categorical == "auto":
+        kinds = [_auto_kind(body, p, header[p], where) for p in features]
+    else:
+        kinds = ["category" if p in chosen else "number" for p in features]
+        hint = "; list the column in data.categorical to read it as categories"
+    fill = data.get("impute", "none") != "none"
+    frame = columns_mod.read_rows(body, header, features, kinds, [fill] * len(features), where, hint)
+    return frame, labels
+
+
+def _auto_kind(body, at, name, where):
+    """``data.categorical: auto``: a column of text is a category column, one of numbers a number column.
+    A column holding both is refused: its text is likelier a typo than a category."""
+    text = [(line, row[at]) for line, row in body
+            if not columns_mod.is_number(row[at]) and not columns_mod.is_missing(row[at])]
+    if not text:
+        return "number"
+    if len(text) < len(body) and any(columns_mod.is_number(row[at]) for _, row in body):
+        line, cell = text[0]
+        raise DataError(f"{where}: line {line}, column {name!r}: not a number: {cell.strip()!r}; the column holds "
+                        "numbers elsewhere (list it in data.categorical to read its cells as categories)")
+    return "category"
 
 
 PAUSE = "\x1fnnctl: nothing more for now\x1f"  # a line no CSV input holds: the source has nothing to read yet
@@ -156,16 +169,18 @@ def _descriptor(source):
         return None, False
 
 
-def iter_features(lines, where, feature_names, chunk=65536):
-    """Feature rows for ``predict``, as float arrays of up to ``chunk`` rows, read as they arrive.
+def iter_features(lines, where, columns, chunk=65536, id_column=None):
+    """Feature rows for ``predict``, as ``Frame``s of up to ``chunk`` rows of the (fitted) ``columns`` a
+    network reads, read as they arrive.
 
     ``lines`` is a file object (stdin too) or any iterable of text lines, read through ``lines_of``: what has
     arrived is answered when a pipe pauses, and no line may be longer than ``line_limit``. The header is
     optional. With one, every row is
-    read through it: columns are picked by ``preprocess.column_order`` (by the training ``feature_names``
-    when all are present, so the training CSV itself can be piped in), and a row of another width is an
-    error. Without one, the columns are the features in order. A blank row before another row is an
-    error: every row gets one answer.
+    read through it: columns are picked by ``preprocess.column_order`` (by the training columns' names, so
+    the training CSV itself can be piped in), and a row of another width is an error. Without one, the
+    columns are the network's in order. A missing cell is allowed where its column has a fill
+    (``data.impute``). A blank row before another row is an error: every row gets one answer. With
+    ``id_column``, a column of the header, each frame's ``ids`` holds that column's cells.
     """
     def without_bom(lines):
         first = True
@@ -173,7 +188,20 @@ def iter_features(lines, where, feature_names, chunk=65536):
             yield line.removeprefix("\ufeff") if first else line
             first = False
 
+    feature_names = [c.name for c in columns]
+    kinds, fills = [c.kind for c in columns], [c.fill is not None for c in columns]
     n_features = len(feature_names)
+
+    def frame(rows):
+        out = columns_mod.read_rows(rows, names, range(n_features), kinds, fills, where,
+                                    missing="the network was trained without data.impute")
+        if id_at is not None:
+            out.ids = ids[:len(rows)]
+            del ids[:len(rows)]
+        return out
+
+    id_at, ids = None, []
+
     reader = csv.reader(without_bom(lines_of(lines, where, line_limit(n_features))))
     names, cols, width, blank, batch, seen_row, pauses = None, None, None, None, [], False, 0
     as_in = "as in the header"
@@ -182,7 +210,7 @@ def iter_features(lines, where, feature_names, chunk=65536):
             if row == [PAUSE]:
                 pauses += 1
                 if batch:
-                    yield _features(batch, names, where, as_in)
+                    yield frame(batch)
                     batch = []
                 continue
             line = reader.line_num - pauses
@@ -194,11 +222,19 @@ def iter_features(lines, where, feature_names, chunk=65536):
             if not seen_row:
                 seen_row = True
                 first = [cell.strip() for cell in row]
-                if _is_header(first):
+                named = set(first) & set(feature_names)
+                # a row of text is a header, unless the network reads text (categories) and it names none
+                if named == set(feature_names) or _is_header(first) and ("category" not in kinds or named):
                     width = len(first)
                     cols = column_order(first, feature_names, where)
                     names = [first[i] for i in cols]
+                    if id_column is not None:
+                        if id_column not in first:
+                            raise DataError(f"{where}: --id: no column named {id_column!r} in the header")
+                        id_at = first.index(id_column)
                     continue
+                if id_column is not None:
+                    raise DataError(f"{where}: --id {id_column}: the input has no header row to find it in")
                 names = [f"x{i + 1}" for i in range(len(first))]
                 as_in = "as in the first row"
                 width = len(names)
@@ -207,21 +243,24 @@ def iter_features(lines, where, feature_names, chunk=65536):
                                     f"the input has {width}")
             if len(row) != width:  # refused as soon as it is read, and never read by guess
                 raise DataError(f"{where}: line {line}: expected {width} cells {as_in}, got {len(row)}")
+            if id_at is not None:
+                ids.append(row[id_at])
             if cols is not None:  # every row by the header
                 row = [row[i] for i in cols]
             batch.append((line, row))
             if len(batch) == chunk:
-                yield _features(batch, names, where, as_in)
+                yield frame(batch)
                 batch = []
     except csv.Error as exc:  # e.g. a field over the csv module's size limit
         raise DataError(f"{where}: line {reader.line_num}: not valid CSV ({exc})") from None
     if not seen_row:
         raise DataError(f"{where}: the file is empty")
     if batch or names is not None:
-        yield _features(batch, names, where, as_in)
+        yield frame(batch)
 
 
-def read_features(text, where, feature_names):
-    """``iter_features`` over a whole text, as one array."""
-    parts = list(iter_features(io.StringIO(text, newline=None), where, feature_names))
-    return np.concatenate(parts) if parts else np.empty((0, len(feature_names)))
+def read_features(text, where, columns):
+    """``iter_features`` over a whole text, as one ``Frame``."""
+    parts = list(iter_features(io.StringIO(text, newline=None), where, columns))
+    return columns_mod.Frame(parts[0].columns, np.concatenate([p.numbers for p in parts]),
+                             np.concatenate([p.texts for p in parts]))

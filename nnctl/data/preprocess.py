@@ -18,6 +18,7 @@ import numpy as np
 
 from ..choices import pick
 from ..errors import DataError
+from .columns import Column, encode
 
 
 def _none(X):
@@ -104,19 +105,31 @@ def column_order(header, feature_names, where):
 
 @dataclass
 class Preprocessor:
-    """The fitted raw-input → network-input map of one network."""
+    """The fitted raw-input → network-input map of one network: a table's columns (missing cells filled,
+    categories one-hot encoded), then ``input_scale``, then the scaler."""
 
-    feature_names: list
+    feature_names: list  # the network's n0 inputs; a category column gives one per category ("color=red")
     input_scale: float
     scaler: dict  # {"center": (n0,), "scale": (n0,)}, fitted on the train split after input_scale
+    columns: list = None  # the fitted columns.Column of the table columns read; None: feature_names, numbers
 
     @property
     def n_features(self):
         return len(self.feature_names)
 
-    def columns(self, header, where):
-        """``column_order(header, self.feature_names, where)``: the header's columns in the network's order."""
-        return column_order(header, self.feature_names, where)
+    @property
+    def read_columns(self):
+        """The table columns the network reads, in its order: fitted ``Column`` objects."""
+        return self.columns if self.columns is not None else [Column(name) for name in self.feature_names]
+
+    def columns_of(self, header, where):
+        """``column_order`` of ``header`` for the columns the network reads."""
+        return column_order(header, [c.name for c in self.read_columns], where)
+
+    def encode(self, frame, where):
+        """``(X, unseen)``: ``frame``'s rows as the network's raw inputs (before ``input_scale``) and how many
+        held a category unseen in training; see ``columns.encode``."""
+        return encode(self.read_columns, frame, where)
 
     def scale_inputs(self, X):
         """``X · input_scale`` in place (``X`` must be the caller's own float array); returns ``X``."""
@@ -129,7 +142,7 @@ class Preprocessor:
         return apply(self.scaler, X, out=out)
 
     def transform(self, X):
-        """Network input for raw rows ``X`` ``(m, n0)``, in the network's column order; a new array.
+        """Network input for raw inputs ``X`` ``(m, n0)`` (encoded, in the network's order); a new array.
         Overflow gives non-finite entries, which ``first_non_finite_row`` finds."""
         with np.errstate(over="ignore", invalid="ignore"):
             return self.apply_scaler(np.asarray(X, dtype=np.float64) * self.input_scale)

@@ -1,7 +1,7 @@
 """Data sources, one table: generators (seeded), scikit-learn's bundled sets, and files (.csv, .npz).
 
-``load_source`` returns the raw rows: ``X`` ``(m, n0)`` float64, the labels as read, the feature names,
-and the class names when the source has them.
+``load_source`` returns the raw rows as a ``columns.Frame`` (number and category columns, before anything is
+fitted), the labels as read, and the class names when the source has them.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 from .. import seeding
 from ..errors import DataError
 from . import csvfile
+from .columns import Column, Frame, layout
 
 
 def _moons(n, noise, rng):
@@ -70,7 +71,7 @@ def _bundled(name):
     return bunch.data.astype(np.float64), bunch.target, list(map(str, bunch.feature_names)), names
 
 
-def _read_npz(path, where=None):
+def _read_npz(path, where, data, columns=None):  # columns: checked by the caller
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path}: not an .npz archive (empty, truncated or another kind of file)")
     try:
@@ -87,40 +88,57 @@ def _read_npz(path, where=None):
         raise DataError(f"{path}: X must be (m, n) and y (m,), got X{X.shape} and y{y.shape}")
     if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)):
         raise DataError(f"{path}: X must hold real numbers, got dtype {X.dtype}")
+    for key in ("label", "categorical"):
+        if data.get(key) not in (None, "auto", "none"):
+            raise DataError(f"{path}: data.{key}: an .npz holds numbers in X and its labels in y; "
+                            f"data.{key} is for a .csv")
+    names = [f"x{i + 1}" for i in range(X.shape[1])]  # an .npz's columns have no names but their positions
+    keep = layout(names + ["y"], {"label": len(names), "drop": data.get("drop") or []}, where)[1]
+    if keep != list(range(X.shape[1])):
+        X = X[:, keep]
     X = X.astype(np.float64, copy=False)
-    bad = () if np.isfinite(X).all() else np.argwhere(~np.isfinite(X))
+    finite = np.isfinite(X)
+    if data.get("impute", "none") != "none":
+        finite |= np.isnan(X)  # NaN: a missing value, which data.impute fills
+    bad = () if finite.all() else np.argwhere(~finite)
     if len(bad):
-        raise DataError(f"{path}: X[{bad[0][0]}, {bad[0][1]}] is {X[tuple(bad[0])]}, not a finite number")
-    return X, y, [f"x{i + 1}" for i in range(X.shape[1])]
+        raise DataError(f"{path}: X[{bad[0][0]}, {keep[bad[0][1]]}] is {X[tuple(bad[0])]}, not a finite number"
+                        + ("; set data.impute to fill missing (NaN) values" if np.isnan(X[tuple(bad[0])]) else ""))
+    return Frame([Column(names[k]) for k in keep], X), y
 
 
-def _read_csv(path, where):
+def _read_csv(path, where, data, columns=None):
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{where}: cannot read as UTF-8 text ({exc})") from None
-    return csvfile.read_labeled(text, where)
+    return csvfile.read_labeled(text, where, data, columns)
 
 
-# file suffix -> read(path, where) -> (X, labels, feature_names)
+# file suffix -> read(path, where, data config, columns) -> (frame, labels)
 FILES = {".csv": _read_csv, ".npz": _read_npz}
 FILE_SUFFIXES = tuple(FILES)
 
 
-def load_source(config):
-    """Return ``(X, labels, feature_names, class_names or None)`` for ``config['data']``, before scaling."""
+def load_source(config, columns=None, source=None):
+    """``(frame, labels, class names or None)`` of ``source`` (default ``config['data']['source']``) under the
+    config's data keys. ``columns`` (names and kinds) fixes what a file's rows are read as: the train source's
+    for its val and test files, a trained network's for new data."""
     d = config["data"]
-    source = d["source"]
+    source = d["source"] if source is None else source
+    if source in GENERATORS or source in BUNDLED:
+        for key, empty in (("label", None), ("drop", []), ("impute", "none")):
+            if d.get(key, empty) != empty:
+                raise DataError(f"{source}: data.{key}: is for a .csv or .npz source, not the built-in {source!r}")
     if source in GENERATORS:
         make = GENERATORS[source]
         X, y = make(d["n_samples"], d["noise"], seeding.rng(config["seed"], "data"))
-        return X.astype(np.float64), y, ["x1", "x2"], None
+        return Frame([Column("x1"), Column("x2")], X.astype(np.float64)), y, None
     if source in BUNDLED:
-        return _bundled(source)
+        X, y, names, classes = _bundled(source)
+        return Frame([Column(n) for n in names], X), y, classes
     path = Path(source)
     if not path.is_file():
         raise DataError(f"{source}: no such data file"
                         + ("" if path.is_absolute() else " (a relative path is read from the current directory)"))
-    return (*FILES[path.suffix](path, source), None)
-
-
+    return (*FILES[path.suffix](path, source, d, columns), None)

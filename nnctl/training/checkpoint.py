@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import config as config_mod, seeding
+from ..data.columns import Column, input_names, valid_json
 from ..data.preprocess import Preprocessor
 from ..errors import CheckpointError, ConfigError
 from ..files import atomic_write
@@ -66,7 +67,9 @@ class TrainedModel:
         path = Path(path)
         ckpt = load(path)
         config = ckpt.config
-        preprocessor = Preprocessor(ckpt.meta["feature_names"], config["data"]["input_scale"], ckpt.scaler)
+        columns = ckpt.meta.get("columns")
+        preprocessor = Preprocessor(ckpt.meta["feature_names"], config["data"]["input_scale"], ckpt.scaler,
+                                    None if columns is None else [Column.from_json(c) for c in columns])
         return cls(path, ckpt, config, build_network(config, params=ckpt.params), preprocessor)
 
     @property
@@ -257,10 +260,13 @@ def _rng_state(v):
             and v.get("has_uint32") in (0, 1) and _int(v.get("uinteger")))
 
 
-def _fingerprint(v):
-    return (isinstance(v, dict) and set(v) == {"rows", "features", "X", "labels"} and _int(v["rows"])
+def _fingerprint(v, nested=True):
+    keys = {"rows", "features", "X", "labels"}
+    splits = {"val_source", "test_source"} if nested else set()  # the fingerprints of the split files
+    return (isinstance(v, dict) and keys <= set(v) <= keys | splits and _int(v["rows"])
             and isinstance(v["features"], list) and all(isinstance(f, str) for f in v["features"])
-            and all(isinstance(v[k], str) and len(v[k]) == 64 for k in ("X", "labels")))
+            and all(isinstance(v[k], str) and len(v[k]) == 64 for k in ("X", "labels"))
+            and all(_fingerprint(v[k], nested=False) for k in splits & set(v)))
 
 
 def _schedule(v):
@@ -291,6 +297,7 @@ META = {
 OPTIONAL_META = {  # fields that checkpoints of earlier versions of this format lack
     "data_fingerprint": (lambda v, n: _fingerprint(v), "a data fingerprint (rows, features, X, labels)"),
     "initial_loss": (lambda v, n: _optional_number(v), "a number"),
+    "columns": (lambda v, n: valid_json(v), "a list of the columns read (name, kind, fill, categories)"),
 }
 
 
@@ -312,6 +319,8 @@ def _check_meta(path, meta):
             raise CheckpointError(f"{path}: meta has no {name}")
         if not check(meta[name], layers):
             raise CheckpointError(f"{path}: meta {name} must be {what}, got {_short(meta[name])}")
+    if "columns" in meta and input_names([Column.from_json(c) for c in meta["columns"]]) != meta["feature_names"]:
+        raise CheckpointError(f"{path}: meta columns do not make the network's inputs {_short(meta['feature_names'])}")
     if meta["optimizer"] != meta["config"]["train"]["optimizer"]:
         raise CheckpointError(f"{path}: meta optimizer {meta['optimizer']!r} is not the config's "
                               f"{meta['config']['train']['optimizer']!r}")

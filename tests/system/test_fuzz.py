@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from nnctl import config as config_mod
 from nnctl.config import DEFAULTS
 from nnctl.data import csvfile as csvdata
+from nnctl.data.columns import Column
 from nnctl.data import dataset as data_mod
 from nnctl.errors import CheckpointError, ConfigError, DataError
 from nnctl.training import checkpoint
@@ -136,9 +137,11 @@ csv_text = st.one_of(
 )
 
 
-def check_labeled(X, labels, names):
-    assert X.ndim == 2 and X.dtype == np.float64 and np.isfinite(X).all()
-    assert len(labels) == len(X) >= 1 and len(names) == X.shape[1] >= 1
+def check_labeled(frame, labels):
+    X, texts = frame.numbers, frame.texts
+    assert X.ndim == 2 and X.dtype == np.float64 and np.isfinite(X).all()  # no data.impute: nothing missing
+    assert len(labels) == len(X) == len(texts) >= 1 and len(frame.columns) == X.shape[1] + texts.shape[1] >= 1
+    assert all(cell for cell in texts.ravel().tolist())  # a category cell is never empty without data.impute
     assert all(isinstance(label, str) and label for label in labels)
 
 
@@ -151,7 +154,7 @@ def test_random_csv_text_gives_data_or_data_error(text):
     except DataError as exc:
         assert str(exc).startswith("fuzz.csv: ")
     try:
-        X = csvdata.read_features(text, "fuzz.csv", ["x1", "x2"])
+        X = csvdata.read_features(text, "fuzz.csv", [Column("x1"), Column("x2")]).numbers
         assert X.shape[1] == 2 and np.isfinite(X).all()
     except DataError as exc:
         assert str(exc).startswith("fuzz.csv: ")
