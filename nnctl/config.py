@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 import os
 import re
 from pathlib import Path
@@ -411,16 +412,22 @@ def _absolute(source, folder):
 
 def dump(config):
     """The config as YAML text in block style, one key a line, keys in ``DEFAULTS`` order and a blank line
-    between sections, as ``configs/testnet.yaml`` is written; lists of plain values (``layers``) stay inline."""
+    between sections, as ``configs/testnet.yaml`` is written; list values (``layers``) stay inline."""
+    lines = []
+    for key, value in config.items():
+        if isinstance(value, dict):
+            lines += [*([""] if lines else []), f"{key}:"]
+            lines += [f"  {k}: {_inline(v)}" for k, v in value.items()]
+        else:
+            lines.append(f"{key}: {_inline(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _inline(value):
+    """One value as YAML on one line (a list in flow style), quoted where YAML would misread it."""
     import yaml
 
-    class BlockDumper(yaml.SafeDumper):
-        pass
-
-    def sequence(dumper, value):
-        inline = not any(isinstance(v, (list, dict)) for v in value)
-        return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=inline)
-
-    BlockDumper.add_representer(list, sequence)
-    text = yaml.dump(config, Dumper=BlockDumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
-    return re.sub(r"\n(?=\S[^\n]*:\n )", "\n\n", text)  # a blank line before each section
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**9)
+    text = text.removesuffix("\n...\n").rstrip("\n")
+    # a text holding a line break would span lines; JSON, which YAML reads too, escapes it
+    return json.dumps(value, ensure_ascii=False) if "\n" in text else text

@@ -140,5 +140,5 @@ def load_source(config, columns=None, source=None):
     path = Path(source)
     if not path.is_file():
         raise DataError(f"{source}: no such data file"
-                        + ("" if path.is_absolute() else " (a relative path is read from the current directory)"))
+                        + ("" if path.is_absolute() else " (read from the current directory; a config's own data paths are read from its folder)"))
     return (*FILES[path.suffix](path, source, d, columns), None)

@@ -234,3 +234,20 @@ class TestWhyTrainingEnded:
         (run / "summary.json").unlink()
         assert run_cli("train", tiny_config(), "--out", run, "--resume", "-q").exit_code == 0
         assert json.loads((run / "summary.json").read_text()) == json.loads(summary)
+
+
+def test_a_missing_eval_data_file_says_where_it_was_looked_for(run_cli, tiny_config, train_run):
+    run = train_run(tiny_config())
+    result = run_cli("eval", run, "--data", "nowhere.csv")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1] == ("Error: nowhere.csv: no such data file (read from the current directory; "
+                                              "a config's own data paths are read from its folder)")
+
+
+@pytest.mark.parametrize("text", ["/data/x y/ü: weird.csv", "/data/line\nbreak.csv", "/data/yes.csv", "/data/'q\".csv"])
+def test_dump_keeps_one_key_a_line_whatever_the_text(text):
+    resolved = config_mod.resolve({"data": {"source": text, "drop": ["id", "a\nb", "no", 3]}})
+    dumped = config_mod.dump(resolved)
+    assert yaml.safe_load(dumped) == resolved
+    sections = sum(isinstance(v, dict) for v in config_mod.DEFAULTS.values())
+    assert len(dumped.splitlines()) == len(config_mod.SCHEMA) + 2 * sections  # each key, a header and blank line a section
