@@ -35,6 +35,7 @@ def facts(config, data):
         "inputs": data.n_features,
         "impute": config["data"]["impute"],
         "classes": {name: int(n) for name, n in zip(data.class_names, counts)},
+        "unseen_categories": {name: int(data.unseen.get(name, 0)) for name in SPLITS},
     }
 
 
@@ -57,5 +58,7 @@ def paragraph(f, width=100, prefix="nnctl: "):
             f"({', '.join(named)})"
             + (f"; a missing cell gets its column's {f['impute'].replace('_', ' ')} value in the train split"
                if filled else "")
-            + f". Classes in the train split: {balance}.")
+            + f". Classes in the train split: {balance}."
+            + "".join(f" {n:,} {name} rows hold a category the train split lacks (all zeros in its one-hot "
+                      "columns)." for name, n in f["unseen_categories"].items() if n))
     return textwrap.fill(text, width, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)

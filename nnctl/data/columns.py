@@ -66,7 +66,7 @@ def valid_json(value):
             cats = c.get("categories")
             if not isinstance(cats, list) or not all(isinstance(x, str) for x in cats) or cats != sorted(set(cats)):
                 return False
-            if c.get("fill") is not None and not isinstance(c["fill"], str):
+            if c.get("fill") is not None and c["fill"] not in cats:  # a fill is one of the train split's values
                 return False
     return len(names) == len(value)
 
@@ -192,6 +192,33 @@ def read_rows(body, header, positions, kinds, fills, where, hint="", missing=FIL
                 cell = ""
             texts[i, j] = cell
     return Frame(columns, numbers, texts.astype(str) if cat else np.empty((len(body), 0), dtype=str))
+
+
+MAX_ID_LIKE = 20  # a text column with more categories than this and than half its rows looks like an id
+
+
+def check_inputs(columns, rows, where, explicit=False):
+    """Refuse what would make a network its checkpoint cannot describe, before anything is written: input names
+    that are empty, not printable, or twice the same (a column ``colour`` with category ``red`` beside a column
+    named ``colour=red``), and a text column with about as many categories as rows (an id: its one-hot block
+    would be as wide as the data is long), unless ``data.categorical`` listed the columns (``explicit``)."""
+    for c in columns:
+        if c.kind == "category":
+            if len(c.categories) > max(MAX_ID_LIKE, rows // 2) and not explicit:
+                raise DataError(f"{where}: column {c.name!r} has {len(c.categories):,} different values in "
+                                f"{rows:,} train rows; it looks like an id: add it to data.drop (or list it in "
+                                "data.categorical to one-hot encode it anyway)")
+            bad = [x for x in c.categories if not x.isprintable()]
+            if bad:
+                raise DataError(f"{where}: column {c.name!r}: the category {bad[0]!r} holds a control character; "
+                                "categories must be printable text")
+    names = input_names(columns)
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise DataError(f"{where}: two inputs would be named {name!r} (a column of that name, and a category "
+                            "of another column); rename or drop one")
+        seen.add(name)
 
 
 def fit(frame, impute, where):

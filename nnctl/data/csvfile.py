@@ -8,6 +8,7 @@ line and the column.
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import io
 import os
@@ -58,7 +59,8 @@ def read_labeled(text, where, data=None, columns=None):
     body = rows[1:]
     if len(header) < 2:
         raise DataError(f"{where}: line {rows[0][0]}: need at least one feature column and a label column")
-    twice = sorted({name for name in header if name and header.count(name) > 1})
+    counts = collections.Counter(header)  # linear: a header may have tens of thousands of columns
+    twice = sorted(name for name, n in counts.items() if name and n > 1)
     if twice:
         raise DataError(f"{where}: line {rows[0][0]}: column {twice[0]!r} appears more than once in the header")
     if columns is None:
@@ -71,6 +73,10 @@ def read_labeled(text, where, data=None, columns=None):
     if not _is_header([header[i] for i in features]):
         raise DataError(f"{where}: line {rows[0][0]}: expected a header row of column names, got numbers; "
                         "add one, e.g. x1,x2,label")
+    unnamed = [i for i in features if not header[i] or not header[i].isprintable()]
+    if unnamed:
+        raise DataError(f"{where}: line {rows[0][0]}: column {unnamed[0]} (0-based) has no name{'' if not header[unnamed[0]] else ' of printable text'}; "
+                        "name it, or add its index to data.drop")
     if not body:
         raise DataError(f"{where}: only a header row, no data rows")
     for line, row in body:
@@ -78,8 +84,9 @@ def read_labeled(text, where, data=None, columns=None):
             raise DataError(f"{where}: line {line}: expected {len(header)} cells as in the header, got {len(row)}")
     labels = [row[label_at].strip() for _, row in body]
     for (line, _), label in zip(body, labels):
-        if not label:
-            raise DataError(f"{where}: line {line}, column {header[label_at]!r}: empty label")
+        if not label or columns_mod.is_missing(label):
+            raise DataError(f"{where}: line {line}, column {header[label_at]!r}: missing label"
+                            + (f" ({label!r})" if label else "") + "; every training row needs its class")
         if not label.isprintable():  # a newline or control character would break predict's one line per row
             raise DataError(f"{where}: line {line}, column {header[label_at]!r}: the label {label!r} holds a "
                             "control character; class names must be printable text")

@@ -218,6 +218,13 @@ def prepare(config, where="config", preprocessor=None, class_names=None, keep_ra
         if split in frames:
             index[split] = np.arange(start, start + len(frames[split]))
             start += len(frames[split])
+    if preprocessor is None and len(frames) > 1:  # a class only in a split file: no train row teaches it
+        trained = np.bincount(codes[index["train"]], minlength=len(class_names_here))
+        if not trained.all():
+            name = class_names_here[int(np.flatnonzero(trained == 0)[0])]
+            files = " or ".join(d[key] for split, key in SPLIT_SOURCES.items() if split in frames)
+            raise DataError(f"{d['source']}: class {name!r} has no row in the train split (only in {files}); "
+                            "the network could never learn it")
     fitting = preprocessor is None
     raw, parts, unseen = {}, {}, {}
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _check_finite, as a DataError
@@ -228,6 +235,7 @@ def prepare(config, where="config", preprocessor=None, class_names=None, keep_ra
                 del frames[name]
             if fitting and name == "train":
                 fitted = columns_mod.fit(part, d["impute"], d["source"])
+                columns_mod.check_inputs(fitted, len(part), d["source"], explicit=isinstance(d["categorical"], list))
                 preprocessor = Preprocessor(columns_mod.input_names(fitted), d["input_scale"], None, fitted)
             X, unseen[name] = preprocessor.encode(part, d[SPLIT_SOURCES[name]] if own else d["source"])
             del part

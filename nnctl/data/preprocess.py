@@ -87,11 +87,13 @@ def column_order(header, feature_names, where):
     letter case, names none, or names a column twice is refused: reading its columns by position could
     silently feed one feature's values in as another's.
     """
-    twice = sorted({name for name in header if name and header.count(name) > 1})
-    if twice:
-        raise DataError(f"{where}: column {twice[0]!r} appears more than once in the header")
-    if set(feature_names) <= set(header):
-        return [header.index(name) for name in feature_names]
+    at = {}
+    for i, name in enumerate(header):  # linear: a header may have tens of thousands of columns
+        if name and name in at:
+            raise DataError(f"{where}: column {name!r} appears more than once in the header")
+        at.setdefault(name, i)
+    if set(feature_names) <= set(at):
+        return [at[name] for name in feature_names]
     missing = [name for name in feature_names if name not in header]
     folded = {name.casefold(): name for name in feature_names}
     near = [name for name in header if name.casefold() in folded and name not in feature_names]

@@ -70,6 +70,10 @@ class RunDir:
             raise
         return self
 
+    def check(self, resume, force):
+        """What ``prepare`` would refuse, without writing or locking anything (``train --dry-run``)."""
+        self._refusals(resume, force)
+
     def _refusals(self, resume, force):
         existing = [name for name in RUN_FILES if (self.path / name).exists()
                     and not (name == "checkpoints" and self.checkpoints.is_dir() and not any(self.checkpoints.iterdir()))]

@@ -339,3 +339,72 @@ def test_a_sweep_over_hidden_sizes_tables_the_sizes_given(run_cli, cellar, tmp_p
     assert [row["model.hidden"] for row in rows] == [[4], [6, 3]]
     stored = yaml.safe_load((tmp_path / "sweep" / "hidden-6x3" / "config.yaml").read_text())
     assert stored["model"]["layers"] == [7, 6, 3, 3]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda rows: rows[3].update(cultivar="NA"), "line 5, column 'cultivar': missing label ('NA'); every training "
+                                                  "row needs its class"),
+    (lambda rows: rows[6].update(colour="multi\nline"), "column 'colour': the category 'multi\\nline' holds a control "
+                                                        "character; categories must be printable text"),
+    (lambda rows: [r.update(region=f"r{i}") for i, r in enumerate(rows)],
+     "column 'region' has 180 different values in 180 train rows; it looks like an id: add it to data.drop (or "
+     "list it in data.categorical to one-hot encode it anyway)"),
+])
+def test_data_a_checkpoint_could_not_describe_is_refused_before_writing(run_cli, tiny_config, tmp_path, edit,
+                                                                         message):
+    rows = cellar_rows(300, 6, missing=False)
+    edit(rows)
+    path = write_table(tmp_path / "c.csv", rows)
+    cfg = tiny_config(model={"hidden": [3]}, data={"source": str(path), "label": "cultivar", "drop": ["id"]})
+    result = run_cli("train", cfg, "-q")
+    assert result.exit_code == 2 and result.stderr == f"Error: {path}: {message}\n"
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("header, message", [
+    ("id,,acidity,cultivar", "line 1: column 1 (0-based) has no name; name it, or add its index to data.drop"),
+    ("id,colour=red,colour,cultivar", "two inputs would be named 'colour=red' (a column of that name, and a "
+                                      "category of another column); rename or drop one"),
+])
+def test_input_names_must_be_distinct_and_named(run_cli, tiny_config, tmp_path, header, message):
+    lines = [header] + [f"w{i},{i % 2},{['red', 'white'][i % 2]},{['a', 'b'][i % 2]}" for i in range(40)]
+    (tmp_path / "c.csv").write_text("\n".join(lines) + "\n")
+    cfg = tiny_config(model={"hidden": [3]}, data={"source": str(tmp_path / "c.csv"), "drop": ["id"]})
+    result = run_cli("train", cfg, "-q")
+    assert result.exit_code == 2 and result.stderr == f"Error: {tmp_path / 'c.csv'}: {message}\n"
+
+
+def test_a_class_only_in_the_test_file_is_refused(run_cli, cellar, tmp_path):
+    rows = cellar_rows(60, 3)
+    rows[0]["cultivar"] = "freisa"
+    write_table(tmp_path / "cellar-test.csv", rows)
+    result = run_cli("train", cellar, "-q")
+    assert result.exit_code == 2
+    assert result.stderr == (f"Error: {tmp_path / 'cellar.csv'}: class 'freisa' has no row in the train split (only "
+                             f"in {tmp_path / 'cellar-val.csv'} or {tmp_path / 'cellar-test.csv'}); the network "
+                             "could never learn it\n")
+
+
+def test_train_says_how_many_val_and_test_rows_hold_unseen_categories(run_cli, cellar, tmp_path):
+    rows = cellar_rows(60, 2)
+    for r in rows[:7]:
+        r["region"] = "roero"
+    write_table(tmp_path / "cellar-val.csv", rows)
+    facts = json.loads(run_cli("train", cellar, "--dry-run", "--json").stdout)
+    assert facts["unseen_categories"] == {"train": 0, "val": 7, "test": 0}
+    trained = run_cli("train", cellar)
+    assert "7 val rows hold a category the train split lacks" in " ".join(trained.stderr.split())
+
+
+def test_dry_run_refuses_what_train_would(run_cli, cellar, tmp_path):
+    assert run_cli("train", cellar, "-q", "--set", "train.epochs=1").exit_code == 0
+    taken = run_cli("train", cellar, "--dry-run")
+    assert taken.exit_code == 2 and "already holds a run" in taken.stderr
+    assert run_cli("train", cellar, "--dry-run", "--force").exit_code == 0
+    assert run_cli("train", cellar, "--dry-run", "--resume").exit_code == 2
+
+
+def test_a_fill_outside_the_categories_is_not_a_valid_meta():
+    column = {"name": "colour", "kind": "category", "categories": ["red", "white"], "fill": "red"}
+    assert columns_mod.valid_json([column])
+    assert not columns_mod.valid_json([{**column, "fill": "purple"}])

@@ -174,7 +174,7 @@ class TestErrors:
         ("x1,x2,label\n1,2,a\n3,1_000,b\n", "line 3, column 'x2': not a number: '1_000'" + MIXED),
         ("x1,x2,label\n1,2,a\n3,inf,b\n", "line 3, column 'x2': inf is not a finite number"),
         ("x1,x2,label\n1,2,a\n3,nan,b\n", "line 3, column 'x2': missing value; set data.impute to mean, median or most_frequent to fill missing cells"),
-        ("x1,x2,label\n1,2,a\n3,4, \n", "line 3, column 'label': empty label"),
+        ("x1,x2,label\n1,2,a\n3,4, \n", "line 3, column 'label': missing label; every training row needs its class"),
         ("label\na\nb\n", "line 1: need at least one feature column and a label column"),
         ("0.5,1.5,0\n0.1,0.2,1\n", "line 1: expected a header row of column names, got numbers; add one, e.g. x1,x2,label"),
         ('x1,x2,label\n1,2,a\n3,4,"b\nc"\n', "line 3, column 'label': the label 'b\\nc' holds a control "
