@@ -15,6 +15,7 @@ import os
 import re
 from pathlib import Path
 
+from .data.columns import IMPUTE
 from .data.preprocess import SCALERS
 from .data.sources import BUNDLED, FILE_SUFFIXES, GENERATORS
 from .errors import ConfigError
@@ -29,6 +30,7 @@ DEFAULTS = {
     "seed": 0,                      # one seed for data, split, initialisation and shuffling
     "model": {
         "layers": [2, 3, 2],        # n(0) … n(L): inputs, hidden sizes, classes
+        "hidden": None,             # instead of layers: the hidden sizes; n(0) and n(L) come from the data
         "activation": "sigmoid",    # hidden layers: sigmoid | tanh | relu
         "init": "xavier",           # xavier | he | normal (N(0, 0.01²))
         "dtype": "float64",         # float64 | float32 for training; gradcheck is always float64
@@ -39,6 +41,12 @@ DEFAULTS = {
         "noise": 0.2,               # generators only
         "input_scale": 1.0,         # multiplies every raw input before scaling (the ×1000 experiment)
         "scaler": "standard",       # standard | minmax | robust | none, fitted on the train split only
+        "label": None,              # .csv: the label column, by name or 0-based index (None: 'label', else the last)
+        "drop": [],                 # .csv/.npz: columns to ignore (ids, leaks), by name or 0-based index
+        "impute": "none",           # none (a missing cell is an error) | mean | median | most_frequent, fitted on train
+        "categorical": "auto",      # auto (columns with text) | none | a list of columns: one-hot, fitted on train
+        "val_source": None,         # a .csv/.npz for the val split (then val_fraction is not used)
+        "test_source": None,        # a .csv/.npz for the test split (then test_fraction is not used)
         "val_fraction": 0.2,
         "test_fraction": 0.2,
     },
@@ -158,6 +166,57 @@ def _layers(value):
     return value
 
 
+def _hidden(value):
+    if value is None:
+        return value
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list of hidden layer sizes, e.g. [16, 8], {_got(value)}")
+    for i, n in enumerate(value):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"[{i}]: must be a positive integer, {_got(n)}")
+        if n > MAX_UNITS:
+            raise ValueError(f"[{i}]: must be at most {MAX_UNITS:,} units, {_got(n)}")
+    return value
+
+
+def _column(value, where=""):
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, int) and value < 0) \
+            or value == "":
+        raise ValueError(f"{where}must be a column name or a 0-based column index, {_got(value)}")
+    return value
+
+
+def _label(value):
+    return None if value is None else _column(value)
+
+
+def _columns(value):
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list of column names or 0-based indexes, {_got(value)}")
+    for i, ref in enumerate(value):
+        _column(ref, f"[{i}]: ")
+        if ref in value[:i]:
+            raise ValueError(f"[{i}]: {ref!r} is named twice")
+    return value
+
+
+def _categorical(value):
+    if value in ("auto", "none"):
+        return value
+    if not isinstance(value, list):
+        raise ValueError(f"must be auto, none or a list of column names or indexes, {_got(value)}")
+    return _columns(value)
+
+
+def _optional_source(value):
+    if value is None:
+        return value
+    value = _string(value)
+    if not value.endswith(FILE_SUFFIXES):
+        raise ValueError(f"must be a {'/'.join(FILE_SUFFIXES)} path, got {value!r}")
+    return value
+
+
 def _source(value):
     value = _string(value)
     if value in GENERATORS or value in BUNDLED or value.endswith(FILE_SUFFIXES):
@@ -169,6 +228,7 @@ def _source(value):
 SCHEMA = {
     "seed": _int(0, 2**128 - 1),
     "model.layers": _layers,
+    "model.hidden": _hidden,
     "model.activation": _choice(ACTIVATIONS),
     "model.init": _choice(INITS),
     "model.dtype": _choice(DTYPES),
@@ -177,6 +237,12 @@ SCHEMA = {
     "data.noise": _number(0.0),
     "data.input_scale": _number(0.0, low_open=True),
     "data.scaler": _choice(SCALERS),
+    "data.label": _label,
+    "data.drop": _columns,
+    "data.impute": _choice(IMPUTE),
+    "data.categorical": _categorical,
+    "data.val_source": _optional_source,
+    "data.test_source": _optional_source,
     "data.val_fraction": _number(0.0, 1.0, high_open=True),
     "data.test_fraction": _number(0.0, 1.0, high_open=True),
     "train.alpha": _number(0.0, low_open=True),
@@ -252,7 +318,10 @@ def _unknown(key, section, prefix):
 
 def validate(config, where):
     """Check every key against ``SCHEMA``; return the config with numbers normalised."""
+    inferred = config["model"]["hidden"] is not None and config["model"]["layers"] is None
     for key, check in SCHEMA.items():
+        if key == "model.layers" and inferred:  # sizes come from the data: see data.dataset.prepare_sized
+            continue
         try:
             _put(config, key, check(get(config, key)))
         except ValueError as exc:
@@ -325,7 +394,8 @@ def parse_override(text):
 
 
 def resolve(mapping=None, overrides=(), where="config"):
-    """Defaults, then ``mapping`` (a parsed file), then ``--set`` overrides; validated."""
+    """Defaults, then ``mapping`` (a parsed file), then ``--set`` overrides; validated. A config that gives
+    ``model.hidden`` has ``model.layers`` None until ``data.dataset.prepare_sized`` fills it from the data."""
     config = copy.deepcopy(DEFAULTS)
     if mapping is not None:
         _merge(config, mapping, where)
@@ -338,7 +408,25 @@ def resolve(mapping=None, overrides=(), where="config"):
         except ValueError as exc:
             sep = "" if str(exc).startswith("[") else ": "
             raise ConfigError(f"--set {key}{sep}{exc}") from None
+    _one_of_layers_and_hidden(config, mapping, overrides, where)
     return validate(config, where)
+
+
+def _one_of_layers_and_hidden(config, mapping, overrides, where):
+    """A file gives at most one of ``model.layers`` and ``model.hidden``, and so does the command line, whose
+    choice replaces the file's."""
+    model = mapping.get("model") if isinstance(mapping, dict) else None
+    model = model if isinstance(model, dict) else {}
+    given = {key.partition("=")[0].strip() for key in overrides}
+    for there, keys in ((where, {k for k in ("layers", "hidden") if model.get(k) is not None}),
+                        ("--set", {k for k in ("layers", "hidden") if f"model.{k}" in given
+                                   and config["model"][k] is not None})):
+        if len(keys) == 2:
+            raise ConfigError(f"{there}: model.hidden: give model.layers or model.hidden, not both")
+    if "model.layers" in given and config["model"]["layers"] is not None:
+        config["model"]["hidden"] = None
+    elif config["model"]["hidden"] is not None:
+        config["model"]["layers"] = None
 
 
 def of_checkpoint(stored, where):

@@ -41,7 +41,8 @@ def evaluate_checkpoint(path, source=None, split=None):
     classes = list(range(len(class_names)))
     precision, recall, f1, support = precision_recall_fscore_support(y, pred, labels=classes, zero_division=0)
     return {
-        "checkpoint": where, "epoch": model.epoch, "source": config["data"]["source"], "split": split,
+        "checkpoint": where, "epoch": model.epoch, "split": split,
+        "source": config["data"].get(f"{split}_source") or config["data"]["source"],  # a split's own file
         "samples": int(len(y)), "loss": loss, "accuracy": acc, "class_names": class_names,
         "unseen_categories": data.unseen["train" if split == "all" else split],
         "confusion_matrix": confusion_matrix(y, pred, labels=classes).tolist(),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 
 from . import config as config_mod
-from .data.dataset import check_fits, fingerprint_change, prepare
+from .data.dataset import fingerprint_change, prepare, prepare_sized
 from .errors import ConfigError, DataError
 from .training.checkpoint import TrainedModel, build_network, is_checkpoint_path
 
@@ -27,7 +27,9 @@ def data_of(model, where, source=None, whole=False, keep_raw=True):
     trained_on = model.checkpoint.meta.get("data_fingerprint")
     change = fingerprint_change(trained_on, data.fingerprint) if source is None and trained_on else None
     if change:
-        own = config["data"]["source"]
+        key = change.partition(":")[0].removeprefix("data.")
+        own = config["data"][key] if key in ("val_source", "test_source") else config["data"]["source"]
+        change = change.partition(": ")[2] if own != config["data"]["source"] else change
         raise DataError(f"{where}: {own} has changed since the network was trained on it ({change}), so its "
                         f"splits are not the run's; to score the file as it is now, use --data {own}")
     return data, config
@@ -42,6 +44,5 @@ def network_and_data(target, overrides=()):
         data, config = data_of(model, str(target))
         return model.net, data, config
     config = config_mod.load(target, overrides)
-    data = prepare(config, str(target))
-    check_fits(config["model"]["layers"], data.n_features, len(data.class_names), str(target))
+    data = prepare_sized(config, str(target))
     return build_network(config), data, config

@@ -30,6 +30,7 @@ COMMANDS = {
     "explain": ("explain", "explain"),
     "sweep": ("sweep", "sweep"),
     "plot": ("plot", "plot"),
+    "config": ("config", "config_"),
 }
 
 

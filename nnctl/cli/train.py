@@ -20,7 +20,8 @@ from .options import OutDir, ReaderGone, emit, emit_json, json_option, note, set
 @click.option("--force", is_flag=True, help="Replace a run directory that already holds a run.")
 @json_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines on stderr.")
-def train(config_path, overrides, out, resume, force, as_json, quiet):
+@click.option("--dry-run", is_flag=True, help="Check the config and the data, print what would be trained, and stop.")
+def train(config_path, overrides, out, resume, force, as_json, quiet, dry_run):
     """Train the network CONFIG describes and write a run directory."""
     from .. import config as config_mod
     from ..errors import Interrupted, NnctlError, TrainingDiverged
@@ -31,6 +32,19 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
     if resume and force:
         raise click.UsageError("--resume and --force contradict each other: continue the run, or replace it")
     config = config_mod.load(config_path, overrides)
+    if dry_run:  # nothing is written: no run directory, no checkpoint
+        if resume:
+            raise click.UsageError("--dry-run describes a new run; a resumed one continues its own config")
+        from .. import overview
+
+        RunDir(str(out) if out is not None else config["output"]["dir"]).check(resume, force)
+        from ..data.dataset import prepare_sized
+        from ..training.checkpoint import build_network
+
+        facts = overview.facts(config, prepare_sized(config, str(config_path), keep_raw=False))
+        build_network(config)  # a network too large for memory is refused here too
+        emit_json(facts) if as_json else emit(overview.paragraph(facts, prefix=""))
+        return
     progress = progress_mod.make(sys.stderr, quiet)  # before the run directory: a bad setting writes nothing
     if out is not None:
         config["output"]["dir"] = str(out)
@@ -58,6 +72,10 @@ def train(config_path, overrides, out, resume, force, as_json, quiet):
         verb = f"resuming at epoch {trainer.epoch}" if resume else "training"
         note(f"nnctl: {verb} {config['model']['layers']} on {config['data']['source']} "
              f"for {epochs} epochs -> {trainer.run_dir}")
+        if not resume:
+            from .. import overview
+
+            note(overview.paragraph(overview.facts(config, trainer.data)))
     if progress is not None:
         progress.start(trainer.epoch, epochs)
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from .. import config as config_mod, seeding
-from ..data.dataset import check_fits, fingerprint_change, prepare
+from ..data.dataset import fingerprint_change, prepare_sized
 from ..data.splitting import SPLITS
 from ..errors import ConfigError, DataError, Interrupted, RunDirError, TrainingDiverged
 from ..model.fastpath import Workspace
@@ -39,8 +39,7 @@ class Trainer:
     def __init__(self, config, run_dir, resume=False, force=False, where="config"):
         self.config = config
         self.where = where
-        self.data = prepare(config, where, keep_raw=False)
-        check_fits(config["model"]["layers"], self.data.n_features, len(self.data.class_names), where)
+        self.data = prepare_sized(config, where, keep_raw=False)  # model.layers from the data, for model.hidden
         self.net = checkpoint.build_network(config)  # before the run directory: a network too big for memory writes nothing
         self.workspace = Workspace(self.net)
         self.run_dir = RunDir(run_dir).prepare(resume, force)  # locked until fit() ends
@@ -118,6 +117,7 @@ class Trainer:
             "class_names": self.data.class_names,
             "feature_names": self.data.feature_names,
             "n_features": self.data.n_features,
+            "columns": [c.to_json() for c in self.data.preprocessor.read_columns],
             "data_fingerprint": self.data.fingerprint,
             "initial_loss": finite_or_none(self.initial_loss),
             "rng_state": self.shuffle_rng.bit_generator.state,

@@ -408,3 +408,17 @@ def test_a_fill_outside_the_categories_is_not_a_valid_meta():
     column = {"name": "colour", "kind": "category", "categories": ["red", "white"], "fill": "red"}
     assert columns_mod.valid_json([column])
     assert not columns_mod.valid_json([{**column, "fill": "purple"}])
+
+
+def test_eval_names_the_split_file_it_read_and_the_one_that_changed(run_cli, cellar, tmp_path):
+    assert run_cli("train", cellar, "-q").exit_code == 0
+    run = tmp_path / "run"
+    report = json.loads(run_cli("eval", run, "--json").stdout)
+    assert report["source"] == str(tmp_path / "cellar-test.csv") and report["samples"] == 60
+    write_table(tmp_path / "cellar-val.csv", cellar_rows(61, 2))
+    changed = run_cli("eval", run, "--split", "val")
+    assert changed.exit_code == 2
+    val = tmp_path / "cellar-val.csv"
+    assert changed.stderr.endswith(f": {val} has changed since the network was trained on it (60 rows then, 61 now)"
+                                   f", so its splits are not the run's; to score the file as it is now, use --data "
+                                   f"{val}\n")
