@@ -193,8 +193,9 @@ def prepare(config, where="config", preprocessor=None, class_names=None, keep_ra
     if names is not None:
         y, class_names_here = np.asarray(labels, dtype=np.int64), names
     else:
-        everything = np.concatenate([np.asarray(v) for v in label_parts.values()]) if len(label_parts) > 1 else labels
-        y, class_names_here = encode_labels(everything, d["source"], min_classes=1 if class_names else 2)
+        y, class_names_here = encode_labels(
+            np.concatenate([np.asarray(v) for v in label_parts.values()]) if len(label_parts) > 1 else labels,
+            d["source"], min_classes=1 if class_names else 2)
     if class_names is not None and class_names != class_names_here:
         lookup = {name: i for i, name in enumerate(class_names)}
         unknown = sorted(set(class_names_here) - set(lookup))
