@@ -4,7 +4,8 @@ same environment, on the same rows, the same network and the same work.
 
 nnctl's time for E epochs is the wall time of `nnctl train` for E epochs minus that of the same command for 0
 epochs (start-up, data, split, scaling and the initial checkpoints are the same in both). scikit-learn's is
-the time of its `fit`, taken inside its process. Every round runs each contender once, in turns; the
+the time of its `fit`, taken inside its process; PyTorch's (when installed; it is not a dependency) that of
+the same minibatch loop in float64 with its default threads, test prediction included. Every round runs each contender once, in turns; the
 figures are medians over the rounds, the ratios taken from the same run. Also: the thread pools each one
 finds, nnctl in this environment against nnctl with one BLAS thread, and a sweep of four runs with
 `--jobs 1` against `--jobs 2`.
@@ -38,6 +39,22 @@ clf = MLPClassifier(hidden_layer_sizes=tuple(c["model"]["layers"][1:-1]), activa
 start = time.perf_counter()
 clf.fit(X, y)
 print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+TORCH = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[3])
+try:
+    import torch
+except ImportError:
+    print(json.dumps(None)); sys.exit(0)
+from bench import torch_run
+from nnctl import config
+from nnctl.data.dataset import prepare
+c = config.load(sys.argv[1])
+run = torch_run(c, prepare(c, "bench", keep_raw=False), int(sys.argv[2]), torch.get_num_threads())
+start = time.perf_counter()
+run()  # trains every epoch, then predicts the test split
+print(json.dumps({"seconds": time.perf_counter() - start, "threads": torch.get_num_threads()}))
 """
 POOLS = r"""
 import json, numpy, scipy.linalg, threadpoolctl
@@ -83,6 +100,13 @@ def sklearn_fit(config, epochs, env, workdir):
     return json.loads(wall([sys.executable, "-c", SKLEARN, str(config), str(epochs)], env, workdir)[1])["seconds"]
 
 
+def torch_fit(config, epochs, env, workdir):
+    """PyTorch's time for the same work in its default threads, or ``None`` without torch installed."""
+    out = json.loads(wall([sys.executable, "-c", TORCH, str(config), str(epochs), str(Path(__file__).parent)],
+                          env, workdir)[1])
+    return None if out is None else out["seconds"]
+
+
 def sweep(config, jobs, env, workdir):
     return wall([*NNCTL, "sweep", str(config), "--grid", "train.alpha=0.05,0.1,0.15,0.2", "--set", "train.epochs=2",
                  "--jobs", str(jobs), "--out", str(Path(workdir) / f"sweep{jobs}"), "--force", "-q"], env, workdir)[0]
@@ -97,18 +121,23 @@ def headline(env, workdir, rounds=3, quick=False):
           + "; ".join(f"{api} {threads} thread(s) ({name})" for api, threads, name in pools))
     print("  nnctl's training loop: NumPy's BLAS alone, as many threads as the environment gives it; "
           "a sweep's workers: cores // jobs each (joblib), unless a thread variable is set")
-    print(f"  {'case':<44}{'nnctl':>9}{'scikit-learn':>14}{'nnctl ×':>9}")
+    print(f"  {'case':<44}{'nnctl':>9}{'scikit-learn':>14}{'nnctl ×':>9}{'PyTorch':>9}{'nnctl ×':>9}")
     for label, config, epochs in write_cases(workdir, quick):
-        times = {"full": [], "zero": [], "sklearn": []}
+        times = {"full": [], "zero": [], "sklearn": [], "torch": []}
         for _ in range(rounds):
             times["full"].append(nnctl_train(config, epochs, env, workdir))
             times["zero"].append(nnctl_train(config, 0, env, workdir))
             times["sklearn"].append(sklearn_fit(config, epochs, env, workdir))
+            times["torch"].append(torch_fit(config, epochs, env, workdir))
         per_round = [f - z for f, z in zip(times["full"], times["zero"])]
         ours, theirs = statistics.median(per_round), statistics.median(times["sklearn"])
         ratios = [t / o if o > 0 else float("inf") for t, o in zip(times["sklearn"], per_round)]
+        torch_cells = "   (PyTorch not installed)"
+        if None not in times["torch"]:
+            torch_time = statistics.median(times["torch"])
+            torch_cells = f"{torch_time:>8.2f}s{torch_time / ours:>8.2f}x"
         print(f"  {label + f', {epochs} epochs':<44}{ours:>8.2f}s{theirs:>13.2f}s{theirs / ours:>8.2f}x"
-              f"  (rounds {min(ratios):.2f}-{max(ratios):.2f}x)")
+              f"{torch_cells}  (scikit-learn rounds {min(ratios):.2f}-{max(ratios):.2f}x)")
     config = Path(workdir) / "b.yaml"
     pinned = {**env, **{name: "1" for name in THREAD_VARIABLES}}
     default, single = [], []
