@@ -48,7 +48,7 @@ def _is_header(row):
     return True
 
 
-def read_labeled(text, where, data=None, columns=None):
+def read_labeled(text, where, data=None, columns=None, trained=False):
     """``(frame, labels)`` from CSV text with a header row, under the ``data`` section of a config (defaults
     when ``None``). ``columns`` (names and kinds, e.g. the train source's or a trained network's) fixes which
     columns are read and how, by header name; otherwise ``data.categorical: auto`` makes a category column of
@@ -71,6 +71,10 @@ def read_labeled(text, where, data=None, columns=None):
         if label_at in features:
             raise DataError(f"{where}: column {header[label_at]!r} is the label, and a feature of the network")
     if not _is_header([header[i] for i in features]):
+        numbers = [header[i] for i in features if columns_mod.is_number(header[i])]
+        if len(numbers) < len(features):  # some names are text: a header whose other names are numbers
+            raise DataError(f"{where}: line {rows[0][0]}: column name {numbers[0]!r} is a number; name the columns "
+                            f"with text (e.g. y{numbers[0]})")
         raise DataError(f"{where}: line {rows[0][0]}: expected a header row of column names, got numbers; "
                         "add one, e.g. x1,x2,label")
     unnamed = [i for i in features if not header[i] or not header[i].isprintable()]
@@ -100,7 +104,11 @@ def read_labeled(text, where, data=None, columns=None):
         kinds = ["category" if p in chosen else "number" for p in features]
         hint = "; list the column in data.categorical to read it as categories"
     fill = data.get("impute", "none") != "none"
-    frame = columns_mod.read_rows(body, header, features, kinds, [fill] * len(features), where, hint)
+    if trained:  # a trained network's columns: each fills a missing cell if it was trained to
+        frame = columns_mod.read_rows(body, header, features, kinds, [c.fill is not None for c in columns], where,
+                                      hint, missing="the network was trained without data.impute")
+    else:
+        frame = columns_mod.read_rows(body, header, features, kinds, [fill] * len(features), where, hint)
     return frame, labels
 
 

@@ -171,7 +171,7 @@ def prepare(config, where="config", preprocessor=None, class_names=None, keep_ra
     """
     d = config["data"]
     fixed = preprocessor.read_columns if preprocessor is not None else None
-    frame, labels, names = load_source(config, fixed)
+    frame, labels, names = load_source(config, fixed, trained=fixed is not None)
     if fixed is not None and frame.names != [c.name for c in fixed]:
         if d["source"].endswith(".npz"):  # columns without names
             raise DataError(f"{where}: the network takes {len(fixed)} features, but {d['source']} has "

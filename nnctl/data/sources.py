@@ -71,7 +71,7 @@ def _bundled(name):
     return bunch.data.astype(np.float64), bunch.target, list(map(str, bunch.feature_names)), names
 
 
-def _read_npz(path, where, data, columns=None):  # columns: checked by the caller
+def _read_npz(path, where, data, columns=None, trained=False):  # columns: checked by the caller
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path}: not an .npz archive (empty, truncated or another kind of file)")
     try:
@@ -93,6 +93,10 @@ def _read_npz(path, where, data, columns=None):  # columns: checked by the calle
             raise DataError(f"{path}: data.{key}: an .npz holds numbers in X and its labels in y; "
                             f"data.{key} is for a .csv")
     names = [f"x{i + 1}" for i in range(X.shape[1])]  # an .npz's columns have no names but their positions
+    for ref in data.get("drop") or []:
+        if ref == len(names) or ref == "y" or isinstance(ref, int) and ref > len(names):
+            raise DataError(f"{where}: data.drop: {ref!r} is not a column of X (x1 … x{len(names)}, or 0 … "
+                            f"{len(names) - 1}); the labels y are not a column")
     keep = layout(names + ["y"], {"label": len(names), "drop": data.get("drop") or []}, where)[1]
     if keep != list(range(X.shape[1])):
         X = X[:, keep]
@@ -107,23 +111,24 @@ def _read_npz(path, where, data, columns=None):  # columns: checked by the calle
     return Frame([Column(names[k]) for k in keep], X), y
 
 
-def _read_csv(path, where, data, columns=None):
+def _read_csv(path, where, data, columns=None, trained=False):
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{where}: cannot read as UTF-8 text ({exc})") from None
-    return csvfile.read_labeled(text, where, data, columns)
+    return csvfile.read_labeled(text, where, data, columns, trained)
 
 
-# file suffix -> read(path, where, data config, columns) -> (frame, labels)
+# file suffix -> read(path, where, data config, columns, trained) -> (frame, labels)
 FILES = {".csv": _read_csv, ".npz": _read_npz}
 FILE_SUFFIXES = tuple(FILES)
 
 
-def load_source(config, columns=None, source=None):
+def load_source(config, columns=None, source=None, trained=False):
     """``(frame, labels, class names or None)`` of ``source`` (default ``config['data']['source']``) under the
     config's data keys. ``columns`` (names and kinds) fixes what a file's rows are read as: the train source's
-    for its val and test files, a trained network's for new data."""
+    for its val and test files, a trained network's for new data (then ``trained``: a missing cell its column
+    cannot fill is the network's limit, not the config's)."""
     d = config["data"]
     source = d["source"] if source is None else source
     if source in GENERATORS or source in BUNDLED:
@@ -141,4 +146,4 @@ def load_source(config, columns=None, source=None):
     if not path.is_file():
         raise DataError(f"{source}: no such data file"
                         + ("" if path.is_absolute() else " (read from the current directory; a config's own data paths are read from its folder)"))
-    return (*FILES[path.suffix](path, source, d, columns), None)
+    return (*FILES[path.suffix](path, source, d, columns, trained), None)

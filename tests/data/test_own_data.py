@@ -422,3 +422,30 @@ def test_eval_names_the_split_file_it_read_and_the_one_that_changed(run_cli, cel
     assert changed.stderr.endswith(f": {val} has changed since the network was trained on it (60 rows then, 61 now)"
                                    f", so its splits are not the run's; to score the file as it is now, use --data "
                                    f"{val}\n")
+
+
+def test_messages_name_the_right_cause(run_cli, tiny_config, cellar, tmp_path):
+    # a trained network without data.impute, given a missing cell by eval --data: the network's limit
+    config = yaml.safe_load(cellar.read_text())
+    config["data"]["impute"] = "none"
+    for name, seed in (("cellar.csv", 1), ("cellar-val.csv", 2), ("cellar-test.csv", 3)):
+        write_table(tmp_path / name, cellar_rows(300 if seed == 1 else 60, seed, missing=False))
+    cellar.write_text(yaml.safe_dump(config))
+    assert run_cli("train", cellar, "-q").exit_code == 0
+    gap = cellar_rows(10, 4, missing=False)
+    gap[2]["alcohol"] = ""
+    write_table(tmp_path / "gap.csv", gap)
+    result = run_cli("eval", tmp_path / "run", "--data", tmp_path / "gap.csv")
+    assert result.exit_code == 2
+    assert result.stderr.endswith(f"Error: {tmp_path / 'gap.csv'}: line 4, column 'alcohol': missing value; the network "
+                                  "was trained without data.impute\n")
+    # a header with a number among its names
+    (tmp_path / "years.csv").write_text("region,2019,label\n" + "".join(f"r{i},{i},{i % 2}\n" for i in range(30)))
+    years = run_cli("train", tiny_config(name="y.yaml", data={"source": str(tmp_path / "years.csv")}), "-q")
+    assert years.exit_code == 2 and years.stderr == (f"Error: {tmp_path / 'years.csv'}: line 1: column name '2019' is "
+                                                     "a number; name the columns with text (e.g. y2019)\n")
+    # an .npz drop index past X's columns
+    np.savez(tmp_path / "d.npz", X=np.zeros((40, 3)), y=np.arange(40) % 2)
+    npz = run_cli("train", tiny_config(name="n.yaml", data={"source": str(tmp_path / "d.npz"), "drop": [3]}), "-q")
+    assert npz.exit_code == 2 and npz.stderr == (f"Error: {tmp_path / 'd.npz'}: data.drop: 3 is not a column of X "
+                                                 "(x1 … x3, or 0 … 2); the labels y are not a column\n")
