@@ -153,14 +153,20 @@ def _optional_string(value):
     return None if value is None else _string(value)
 
 
-def _layers(value):
-    if not isinstance(value, list) or len(value) < 2:
-        raise ValueError(f"must be a list of at least 2 positive integers [n0, …, nL], {_got(value)}")
+def _units(value):
+    """Each entry of a list of layer sizes: a positive integer up to ``MAX_UNITS``."""
     for i, n in enumerate(value):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"[{i}]: must be a positive integer, {_got(n)}")
         if n > MAX_UNITS:
             raise ValueError(f"[{i}]: must be at most {MAX_UNITS:,} units, {_got(n)}")
+    return value
+
+
+def _layers(value):
+    if not isinstance(value, list) or len(value) < 2:
+        raise ValueError(f"must be a list of at least 2 positive integers [n0, …, nL], {_got(value)}")
+    _units(value)
     if value[-1] < 2:
         raise ValueError(f"[{len(value) - 1}]: the output layer needs at least 2 classes, got {value[-1]}")
     return value
@@ -171,12 +177,7 @@ def _hidden(value):
         return value
     if not isinstance(value, list):
         raise ValueError(f"must be a list of hidden layer sizes, e.g. [16, 8], {_got(value)}")
-    for i, n in enumerate(value):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"[{i}]: must be a positive integer, {_got(n)}")
-        if n > MAX_UNITS:
-            raise ValueError(f"[{i}]: must be at most {MAX_UNITS:,} units, {_got(n)}")
-    return value
+    return _units(value)
 
 
 def _column(value, where=""):

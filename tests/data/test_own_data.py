@@ -4,8 +4,10 @@ category, and exact resume; each new key's bad values get one-line errors."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,28 +16,20 @@ import yaml
 from nnctl.data import columns as columns_mod
 from nnctl.training import checkpoint
 
+ROOT = Path(__file__).resolve().parents[2]
 CULTIVARS = ["barbera", "dolcetto", "nebbiolo"]
 COLOURS = ["red", "rose", "white"]
 
 
-def cellar_rows(n, seed, missing=True):
-    """Rows of a wine table whose cultivar follows from alcohol, acidity and colour (so a network learns it)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        k = int(rng.integers(3))
-        alcohol = 11.0 + 1.5 * k + rng.normal(0, 0.4)
-        acidity = 3.0 + (k == 1) * 1.5 + rng.normal(0, 0.3)
-        colour = COLOURS[k] if rng.random() < 0.85 else COLOURS[int(rng.integers(3))]
-        region = ["alba", "asti"][int(rng.integers(2))]
-        row = {"id": f"w{seed}-{i}", "alcohol": f"{alcohol:.3f}", "cultivar": CULTIVARS[k],
-               "acidity": f"{acidity:.3f}", "colour": colour, "region": region}
-        if missing and i % 17 == 3:
-            row["acidity"] = ""
-        if missing and i % 23 == 5:
-            row["colour"] = "NA"
-        rows.append(row)
-    return rows
+def _make_data():
+    """data/make_data.py, whose made-up wine cellar (``cellar_rows``) is this file's fixture too."""
+    spec = importlib.util.spec_from_file_location("make_data", ROOT / "data" / "make_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+cellar_rows = _make_data().cellar_rows
 
 
 def write_table(path, rows, fields=("id", "alcohol", "cultivar", "acidity", "colour", "region")):
