@@ -77,10 +77,11 @@ def read_labeled(text, where, data=None, columns=None, trained=False):
                             f"with text (e.g. y{numbers[0]})")
         raise DataError(f"{where}: line {rows[0][0]}: expected a header row of column names, got numbers; "
                         "add one, e.g. x1,x2,label")
-    unnamed = [i for i in features if not header[i] or not header[i].isprintable()]
+    unnamed = [i for i in features if not header[i].isprintable() or not header[i]]
     if unnamed:
-        raise DataError(f"{where}: line {rows[0][0]}: column {unnamed[0]} (0-based) has no name{'' if not header[unnamed[0]] else ' of printable text'}; "
-                        "name it, or add its index to data.drop")
+        what = "no name" if not header[unnamed[0]] else f"the name {header[unnamed[0]]!r}, not printable text"
+        raise DataError(f"{where}: line {rows[0][0]}: column {unnamed[0]} (0-based) has {what}; name it, or add "
+                        "its index to data.drop")
     if not body:
         raise DataError(f"{where}: only a header row, no data rows")
     for line, row in body:
@@ -103,13 +104,11 @@ def read_labeled(text, where, data=None, columns=None, trained=False):
     else:
         kinds = ["category" if p in chosen else "number" for p in features]
         hint = "; list the column in data.categorical to read it as categories"
-    fill = data.get("impute", "none") != "none"
     if trained:  # a trained network's columns: each fills a missing cell if it was trained to
-        frame = columns_mod.read_rows(body, header, features, kinds, [c.fill is not None for c in columns], where,
-                                      hint, missing="the network was trained without data.impute")
+        fills, missing = [c.fill is not None for c in columns], "the network was trained without data.impute"
     else:
-        frame = columns_mod.read_rows(body, header, features, kinds, [fill] * len(features), where, hint)
-    return frame, labels
+        fills, missing = [data.get("impute", "none") != "none"] * len(features), columns_mod.FILL_HINT
+    return columns_mod.read_rows(body, header, features, kinds, fills, where, hint, missing), labels
 
 
 def _auto_kind(body, at, name, where):

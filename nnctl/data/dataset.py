@@ -66,11 +66,12 @@ def fingerprint_change(before, now):
     """How the data ``now`` differs from the data ``before`` (two fingerprints), in words; ``None`` if not."""
     if before == now:
         return None
-    for key in SPLIT_SOURCES.values():
-        if before.get(key) != now.get(key):
-            change = fingerprint_change(before.get(key) or {}, now.get(key) or {}) if before.get(key) and \
-                now.get(key) else "given then, not now" if before.get(key) else "not given then, given now"
-            return f"data.{key}: {change}"
+    for key in SPLIT_SOURCES.values():  # a split file's own fingerprint
+        then, here = before.get(key), now.get(key)
+        if then != here:
+            if then and here:
+                return f"data.{key}: {fingerprint_change(then, here)}"
+            return f"data.{key}: {'given then, not now' if then else 'not given then, given now'}"
     if before["rows"] != now["rows"]:
         return f"{before['rows']} rows then, {now['rows']} now"
     if before["features"] != now["features"]:
@@ -181,9 +182,10 @@ def prepare(config, where="config", preprocessor=None, class_names=None, keep_ra
     frames, label_parts = {"main": frame}, {"main": labels}
     for split, key in SPLIT_SOURCES.items():
         if d.get(key) and not whole:  # the split's rows come from a file of their own, read as the main one
-            frames[split], label_parts[split], _ = load_source(config, fixed or frame.columns, source=d[key])
+            frames[split], label_parts[split], _ = load_source(config, fixed or frame.columns, source=d[key],
+                                                               trained=fixed is not None)
     if names is None:
-        for part, key in (("main", "source"), *((s, k) for s, k in SPLIT_SOURCES.items())):
+        for part, key in {"main": "source", **SPLIT_SOURCES}.items():
             if part in label_parts:
                 _check_labels(label_parts[part], d[key])
     contents = fingerprint(frame, labels)

@@ -124,10 +124,6 @@ class Preprocessor:
         """The table columns the network reads, in its order: fitted ``Column`` objects."""
         return self.columns if self.columns is not None else [Column(name) for name in self.feature_names]
 
-    def columns_of(self, header, where):
-        """``column_order`` of ``header`` for the columns the network reads."""
-        return column_order(header, [c.name for c in self.read_columns], where)
-
     def encode(self, frame, where):
         """``(X, unseen)``: ``frame``'s rows as the network's raw inputs (before ``input_scale``) and how many
         held a category unseen in training; see ``columns.encode``."""
