@@ -20,6 +20,8 @@ from ..errors import ConfigError
 from ..model.gradcheck import numeric_gradient, relative_error
 from ..model.network import ACTIVATIONS, MLP
 
+SATURATED = 1e-3  # a unit whose g'(z) is below this is saturated: it passes on less than a thousandth of δ
+
 # g'(z(l)) per activation, as a function of (z, a = g(z)); the derivation writes the sigmoid's as a(1 − a).
 G_PRIME = {
     "sigmoid": lambda z, a: a * (1.0 - a),
@@ -53,6 +55,18 @@ class Explanation:
     @property
     def L(self):
         return len(self.layers) - 1
+
+    @property
+    def predicted(self):
+        """The class the network predicts for the sample: the largest p."""
+        return int(np.argmax(self.arrays["p"]))
+
+    def saturated(self, l):
+        """Indexes of hidden layer ``l``'s units whose g'(z) is below ``SATURATED``: flat, passing on almost no
+        gradient (a sigmoid at |z| > 6.9, tanh at |z| > 4.1; never a ReLU, whose g' is 0 or 1)."""
+        if self.activation == "relu":
+            return []
+        return [int(i) for i in np.flatnonzero(self.arrays[f"g_prime{l}"][:, 0] < SATURATED)]
 
 
 def _column(v):
@@ -91,10 +105,16 @@ def explain(params, x, y, activation="sigmoid", lam=0.0, alpha=0.1, eps=1e-5):
     onehot = np.zeros_like(p)
     onehot[y, 0] = 1.0
     arrays.update({"p": p, "onehot": onehot})
+    # The softmax step: ∂p/∂a(L) is the Jacobian diag(p) − p·pᵀ, ∂J/∂p is −1/p(y) at the true class and 0
+    # elsewhere, and the chain rule (∂p/∂a(L))ᵀ·∂J/∂p gives p − onehot(y): the δ(L) below, taken the long way.
+    jacobian = np.diagflat(p) - p @ p.T
+    with np.errstate(divide="ignore", invalid="ignore"):  # p(y) = 0 only where the loss is already infinite
+        dJ_dp = np.where(onehot > 0, -1.0 / p, 0.0)
+        arrays.update({"softmax_jacobian": jacobian, "dJ_dp": dJ_dp, "dJ_da": jacobian.T @ dJ_dp})
     data_term = -float(log_p[y, 0])                   # −Σⱼ 1(y=j) ln p(y=j)
     penalty = 0.5 * lam * sum(float(np.sum(W[l] * W[l])) for l in W)   # (λ/2) Σₗ ‖W(l)‖²_F
 
-    delta = p - onehot                                # δ(L) = ∂J/∂z(L) = p − onehot(y)
+    delta = p - onehot                                # δ(L) = ∂J/∂z(L) = ∂J/∂a(L) = p − onehot(y)
     arrays[f"delta{L}"] = delta
     grads = {}
     for l in range(L, 0, -1):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..model.gradcheck import resolution_floor
+from .compute import SATURATED
 
 SUMMARY_LIMIT = 36
 FD_TOL = 1e-7   # the same threshold as `nnctl gradcheck`'s default
@@ -50,7 +51,9 @@ def _sample_line(ex, ctx):
     if ctx.get("x_raw") is not None:
         scale = ctx.get("input_scale", 1.0)
         times = f" (after × input_scale {_num(scale)})" if scale != 1.0 else ""
-        raw = f"; raw x = [{', '.join(_num(v) for v in ctx['x_raw'])}]{times}, scaled by the run's {ctx['scaler']} scaler into a(0)"
+        into = ("not scaled (data.scaler none): a(0) = raw x" if ctx["scaler"] == "none"
+                else f"scaled by the run's {ctx['scaler']} scaler into a(0)")
+        raw = f"; raw x = [{', '.join(_num(v) for v in ctx['x_raw'])}]{times}, {into}"
     return f"sample {where}{raw}; {label}"
 
 
@@ -66,6 +69,27 @@ def fd_verdict(ex):
         return (f"above {FD_TOL:g} only relative to tiny entries: every absolute difference is below {resolvable:.0e}, "
                 "the rounding of a centred difference at this eps")
     return f"NOT below {FD_TOL:g}: this gradient disagrees with the finite difference"
+
+
+def predicted_line(ex, ctx):
+    """The predicted class beside p, and whether it is the sample's."""
+    names, k = ctx["class_names"], ex.predicted
+    verdict = "right" if k == ex.y else f'wrong: the sample is "{names[ex.y]}"'
+    return (f'predicted class {k} ("{names[k]}", p = {_num(ex.arrays["p"][k, 0])}; {verdict}); '
+            f"p by class: {', '.join(f'{name} {_num(v)}' for name, v in zip(names, ex.arrays['p'][:, 0]))}")
+
+
+def saturation_line(ex, l):
+    """What saturated units of hidden layer ``l`` do to the gradient, in numbers; ``None`` when none is."""
+    flat = ex.saturated(l)
+    if not flat:
+        return None
+    data = float(np.abs(ex.arrays[f"dW{l}_data"][flat]).max())
+    decay = float(np.abs(ex.lam * ex.arrays[f"W{l}"][flat]).max())
+    units = ", ".join(str(i + 1) for i in flat)
+    return (f"saturated: {len(flat)} of {ex.layers[l]} units of layer {l} (unit {units}) have g'(z) < {SATURATED:g}, "
+            f"so their δ({l}) is under a thousandth of W({l + 1})ᵀ·δ({l + 1}); in their rows of ∂J/∂W({l}), "
+            f"δ({l})·a({l - 1})ᵀ reaches {_num(data)} and λW({l}) {_num(decay)}")
 
 
 def _step_note(ctx):
@@ -107,6 +131,7 @@ def format_text(ex, ctx, full=False):
         step(f"z({l}) = W({l})·a({l - 1}) + b({l})", f"z{l}")
         step(f"a({l}) = g(z({l}))" if l < L else f"a({l}) = z({l})", f"a{l}")
     step(f"p = softmax(a({L}))", "p")
+    out.append(predicted_line(ex, ctx))
     loss = ex.loss
     out += ["", "Loss",
             f"J = −ln p(y = \"{ctx['class_names'][ex.y]}\") + (λ/2) Σ ‖W(l)‖²"
@@ -114,16 +139,22 @@ def format_text(ex, ctx, full=False):
 
     out.append(f"Backward pass   (g'(z) = {G_PRIME_TEXT[ex.activation][0]})")
     step("onehot(y)", "onehot")
-    step(f"δ({L}) = p − onehot(y)", f"delta{L}")
+    step(f"∂p/∂a({L}) = diag(p) − p·pᵀ   (softmax's Jacobian: ∂pᵢ/∂aⱼ = pᵢ(1(i=j) − pⱼ))", "softmax_jacobian")
+    step("∂J/∂p = −onehot(y) ⊘ p   (only −1/p(y) at the true class)", "dJ_dp")
+    step(f"∂J/∂a({L}) = (∂p/∂a({L}))ᵀ·∂J/∂p", "dJ_da")
+    step(f"δ({L}) = ∂J/∂z({L}) = ∂J/∂a({L}) = p − onehot(y)   (the output layer is linear: a({L}) = z({L}))",
+         f"delta{L}")
     for l in range(L, 0, -1):
         step(f"∂J/∂W({l}) = δ({l})·a({l - 1})ᵀ + λW({l})", f"dW{l}")
         out.append(_fd_line(ex, f"dW{l}"))
         step(f"∂J/∂b({l}) = δ({l})", f"db{l}")
         out.append(_fd_line(ex, f"db{l}"))
         if l > 1:
-            step(f"W({l})ᵀ·δ({l})", f"da{l - 1}")
+            step(f"∂J/∂a({l - 1}) = W({l})ᵀ·δ({l})", f"da{l - 1}")
             step(f"g'(z({l - 1})) = {G_PRIME_TEXT[ex.activation][0]}", f"g_prime{l - 1}")
-            step(f"δ({l - 1}) = (W({l})ᵀ·δ({l})) ⊙ g'(z({l - 1}))", f"delta{l - 1}")
+            if saturation_line(ex, l - 1):
+                out.append(saturation_line(ex, l - 1))
+            step(f"δ({l - 1}) = ∂J/∂z({l - 1}) = (W({l})ᵀ·δ({l})) ⊙ g'(z({l - 1}))", f"delta{l - 1}")
 
     out += ["", f"Update with α = {_num(ex.alpha)}{_step_note(ctx)}"]
     for l in range(1, L + 1):
@@ -202,13 +233,20 @@ def format_markdown(ex, ctx, full=False):
         rhs = rf"g(z^{{({l})}})" if l < L else rf"z^{{({l})}}"
         out += _block(rf"a^{{({l})}} = {rhs} = {_tex(A[f'a{l}'], f)}")
     out += _block(rf"p = \mathrm{{softmax}}(a^{{({L})}}) = {_tex(A['p'], f)}")
+    out += [predicted_line(ex, ctx)[0].upper() + predicted_line(ex, ctx)[1:] + ".", ""]
     loss = ex.loss
     out += ["## Loss", ""]
     out += _block(rf"J = -\ln p(y = {label}) + \frac{{\lambda}}{{2}} \sum_l \lVert W^{{(l)}} \rVert^2 = "
                   rf"{_tex_num(loss['data'])} + {_tex_num(loss['penalty'])} = {_tex_num(loss['J'])}")
 
     out += ["## Backward pass", ""]
-    out += _block(rf"\delta^{{({L})}} = p - \mathrm{{onehot}}(y) = {_tex(A['p'], f)} - {_tex(A['onehot'], f)} = "
+    out += _block(rf"\frac{{\partial p}}{{\partial a^{{({L})}}}} = \mathrm{{diag}}(p) - p \cdot p^{{T}} = "
+                  rf"{_tex(A['softmax_jacobian'], f)}, \qquad \frac{{\partial J}}{{\partial p}} = "
+                  rf"-\mathrm{{onehot}}(y) \oslash p = {_tex(A['dJ_dp'], f)}")
+    out += _block(rf"\frac{{\partial J}}{{\partial a^{{({L})}}}} = \left( \frac{{\partial p}}{{\partial a^{{({L})}}}} "
+                  rf"\right)^{{T}} \cdot \frac{{\partial J}}{{\partial p}} = {_tex(A['dJ_da'], f)}")
+    out += _block(rf"\delta^{{({L})}} = \frac{{\partial J}}{{\partial z^{{({L})}}}} = \frac{{\partial J}}{{\partial a^{{({L})}}}} "
+                  rf"= p - \mathrm{{onehot}}(y) = {_tex(A['p'], f)} - {_tex(A['onehot'], f)} = "
                   rf"{_tex(A[f'delta{L}'], f)}" + _in(rf"\delta^{{({L})}}", A[f"delta{L}"]))
     for l in range(L, 0, -1):
         out += _block(rf"\frac{{\partial J}}{{\partial W^{{({l})}}}} = \delta^{{({l})}} \cdot (a^{{({l - 1})}})^{{T}} "
@@ -219,7 +257,9 @@ def format_markdown(ex, ctx, full=False):
             k = l - 1
             out += _block(rf"g'(z^{{({k})}}) = {g_tex(f'a^{{({k})}}', f'z^{{({k})}}')} "
                           rf"= {_tex(A[f'g_prime{k}'], f)}")
-            out += _block(rf"\delta^{{({k})}} = \left( (W^{{({l})}})^{{T}} \cdot \delta^{{({l})}} \right) \odot g'(z^{{({k})}}) "
+            if saturation_line(ex, k):
+                out += [saturation_line(ex, k)[0].upper() + saturation_line(ex, k)[1:] + ".", ""]
+            out += _block(rf"\delta^{{({k})}} = \frac{{\partial J}}{{\partial z^{{({k})}}}} = \left( (W^{{({l})}})^{{T}} \cdot \delta^{{({l})}} \right) \odot g'(z^{{({k})}}) "
                           rf"= {_tex(A[f'da{k}'], f)} \odot {_tex(A[f'g_prime{k}'], f)} = {_tex(A[f'delta{k}'], f)}"
                           + _in(rf"\delta^{{({k})}}", A[f"delta{k}"]))
 
@@ -250,7 +290,9 @@ def to_json(ex, ctx):
         "network": {"layers": ex.layers, "activation": ex.activation, "lambda": ex.lam, "alpha": ex.alpha},
         "sample": {"split": ctx.get("split"), "index": ctx.get("index"),
                    "x_raw": None if ctx.get("x_raw") is None else [float(v) for v in ctx["x_raw"]],
-                   "y": ex.y, "label": ctx["class_names"][ex.y], "class_names": list(ctx["class_names"])},
+                   "y": ex.y, "label": ctx["class_names"][ex.y], "class_names": list(ctx["class_names"]),
+                   "predicted": ex.predicted, "predicted_label": ctx["class_names"][ex.predicted]},
+        "saturated": {f"layer{l}": ex.saturated(l) for l in range(1, ex.L)},
         "loss": dict(ex.loss),
         "arrays": {name: A.tolist() for name, A in ex.arrays.items()},
         "finite_difference": {"eps": ex.eps, "max_rel_error": dict(ex.fd_error),

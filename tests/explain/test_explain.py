@@ -95,8 +95,9 @@ def test_hand_worked_testnet_through_json(testnet_ckpt):
     assert out["loss"]["J"] == pytest.approx(expected["J"], abs=1e-12)
     assert out["loss"]["penalty"] == pytest.approx(expected["penalty"], abs=1e-15)
     assert out["loss"]["data"] + out["loss"]["penalty"] == pytest.approx(out["loss"]["J"], abs=1e-15)
+    predicted = int(np.argmax([row[0] for row in expected["p"]]))
     assert out["sample"] == {"split": None, "index": None, "x_raw": [2.0, -2.0], "y": 1, "label": "1",
-                             "class_names": ["0", "1"]}
+                             "class_names": ["0", "1"], "predicted": predicted, "predicted_label": str(predicted)}
     assert out["network"] == {"layers": [2, 3, 2], "activation": "sigmoid", "lambda": LAM, "alpha": ALPHA}
     assert max(out["finite_difference"]["max_rel_error"].values()) < 1e-7
     assert set(out["finite_difference"]["max_rel_error"]) == {"dW1", "db1", "dW2", "db2"}
@@ -153,10 +154,10 @@ def test_markdown_holds_every_backward_equation(testnet_ckpt):
         r"z^{(l)} = W^{(l)} \cdot a^{(l-1)} + b^{(l)}",
         r"W^{(l)} \leftarrow W^{(l)} - \alpha \frac{\partial J}{\partial W^{(l)}}",
         # and each one instantiated with this network's layer numbers
-        r"\delta^{(2)} = p - \mathrm{onehot}(y) = \begin{bmatrix}",
+        r"\delta^{(2)} = \frac{\partial J}{\partial z^{(2)}} = \frac{\partial J}{\partial a^{(2)}} = p - \mathrm{onehot}(y) = \begin{bmatrix}",
         r"\frac{\partial J}{\partial W^{(1)}} = \delta^{(1)} \cdot (a^{(0)})^{T} + \lambda W^{(1)} = \begin{bmatrix}",
         r"\frac{\partial J}{\partial b^{(2)}} = \delta^{(2)} = \begin{bmatrix}",
-        r"\delta^{(1)} = \left( (W^{(2)})^{T} \cdot \delta^{(2)} \right) \odot g'(z^{(1)}) = \begin{bmatrix}",
+        r"\delta^{(1)} = \frac{\partial J}{\partial z^{(1)}} = \left( (W^{(2)})^{T} \cdot \delta^{(2)} \right) \odot g'(z^{(1)}) = \begin{bmatrix}",
         r"g'(z^{(1)}) = a^{(1)} \odot (1 - a^{(1)}) = \begin{bmatrix}",
     ):
         assert equation in md, equation
@@ -181,8 +182,8 @@ def test_text_output_for_config_and_checkpoint(testnet_ckpt):
         result = run("explain", target, "--index", "2")
         assert result.exit_code == 0, result.stderr
         text = result.stdout
-        for part in ("z(1) = W(1)·a(0) + b(1)", "p = softmax(a(2))", "δ(2) = p − onehot(y)",
-                     "∂J/∂W(1) = δ(1)·a(0)ᵀ + λW(1)", "δ(1) = (W(2)ᵀ·δ(2)) ⊙ g'(z(1))", "W(2) ← W(2) − α·∂J/∂W(2)",
+        for part in ("z(1) = W(1)·a(0) + b(1)", "p = softmax(a(2))", "δ(2) = ∂J/∂z(2) = ∂J/∂a(2) = p − onehot(y)",
+                     "∂J/∂W(1) = δ(1)·a(0)ᵀ + λW(1)", "δ(1) = ∂J/∂z(1) = (W(2)ᵀ·δ(2)) ⊙ g'(z(1))", "W(2) ← W(2) − α·∂J/∂W(2)",
                      f"train[2] of {target}", "below 1e-07"):
             assert part in text, part
     hand = run("explain", testnet_ckpt, "--x", "0.2,-0.2", "--y", "1").stdout
@@ -253,3 +254,45 @@ def test_finite_difference_verdict_tells_tiny_entries_from_a_wrong_gradient(monk
     monkeypatch.setitem(explain_mod.G_PRIME, "sigmoid", lambda z, a: a)   # a wrong g'
     broken = explain(net.params, x, 2, "sigmoid", 1e-6)
     assert fd_verdict(broken).startswith("NOT below 1e-07")
+
+
+def test_the_softmax_step_taken_the_long_way_gives_p_minus_onehot():
+    """∂p/∂a(L) = diag(p) − p·pᵀ, hand-written entry by entry; its chain with ∂J/∂p is δ(L) = p − onehot(y)."""
+    ex = explain({"W1": W1, "b1": B1, "W2": W2, "b2": B2}, A0, Y, lam=LAM, alpha=ALPHA)
+    p = [row[0] for row in hand_worked()["p"]]
+    jacobian = [[p[i] * ((i == j) - p[j]) for j in range(2)] for i in range(2)]
+    np.testing.assert_allclose(ex.arrays["softmax_jacobian"], jacobian, rtol=1e-14)
+    np.testing.assert_allclose(ex.arrays["dJ_dp"], [[0.0], [-1.0 / p[Y]]], rtol=1e-14)
+    np.testing.assert_allclose(ex.arrays["dJ_da"], hand_worked()["delta2"], rtol=1e-12, atol=1e-15)
+    text = run("explain", TESTNET, "--index", "0").output
+    for title in ("∂p/∂a(2) = diag(p) − p·pᵀ", "∂J/∂a(2) = (∂p/∂a(2))ᵀ·∂J/∂p",
+                  "δ(2) = ∂J/∂z(2) = ∂J/∂a(2) = p − onehot(y)", "δ(1) = ∂J/∂z(1) = (W(2)ᵀ·δ(2)) ⊙ g'(z(1))"):
+        assert title in text, title
+
+
+def test_the_predicted_class_is_the_networks():
+    net, data, _ = network_and_data(TESTNET)
+    X, y = data.splits["train"]
+    for index in range(4):
+        out = json.loads(run("explain", TESTNET, "--index", index, "--format", "json").output)
+        assert out["sample"]["predicted"] == int(net.predict(X[index:index + 1])[0])
+        text = run("explain", TESTNET, "--index", index).output
+        k = out["sample"]["predicted"]
+        verdict = "right" if k == int(y[index]) else "wrong"
+        assert f'predicted class {k} ("{data.class_names[k]}", p = ' in text and f"; {verdict}" in text
+
+
+def test_the_x1000_case_shows_the_saturated_units_and_what_they_do_to_the_gradient():
+    scaled = json.loads(run("explain", TESTNET, "--index", "0", "--format", "json").output)
+    assert scaled["saturated"] == {"layer1": []}
+    args = ("explain", TESTNET, "--index", "0", "--set", "data.input_scale=1000", "--set", "data.scaler=none")
+    raw = json.loads(run(*args, "--format", "json").output)
+    g_prime = np.array(raw["arrays"]["g_prime1"])[:, 0]
+    assert raw["saturated"]["layer1"] == [int(i) for i in np.flatnonzero(g_prime < 1e-3)] == [0, 1, 2]
+    text = run(*args).output
+    data_rows = np.abs(np.array(raw["arrays"]["dW1_data"])).max()
+    assert (f"saturated: 3 of 3 units of layer 1 (unit 1, 2, 3) have g'(z) < 0.001, so their δ(1) is under a "
+            f"thousandth of W(2)ᵀ·δ(2); in their rows of ∂J/∂W(1), δ(1)·a(0)ᵀ reaches {data_rows:.6g}") in text
+    assert "not scaled (data.scaler none): a(0) = raw x" in text
+    markdown = run(*args, "--format", "markdown").output
+    assert "Saturated: 3 of 3 units of layer 1" in markdown
