@@ -20,14 +20,31 @@ from .options import checkpoint_of, emit, emit_json, set_option
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
               help="Plain text, Markdown with LaTeX equations, or JSON with every array in full.")
 @click.option("--full", is_flag=True, help="Print every entry of large matrices instead of a summary.")
-def explain(target, overrides, index, x_text, label, split, fmt, full):
-    """Show the derivation's forward pass, backward pass and update with one sample's numbers."""
+@click.option("--batch", "m", type=click.IntRange(min=2, max=64), metavar="M",
+              help="A minibatch step instead: the M samples from --index on, each one's gradient, their mean, "
+                   "λW and the update.")
+def explain(target, overrides, index, x_text, label, split, fmt, full, m):
+    """Show the derivation's forward pass, backward pass and update with one sample's numbers
+    (or, with --batch, one minibatch step's)."""
     from ..explain import compute, render
-    from ..explain.sample import select_sample
+    from ..explain.sample import select_batch, select_sample
     from ..targets import network_and_data
 
     target = checkpoint_of(target)  # a run directory: its best.npz, else last.npz
     net, data, config = network_and_data(target, overrides)
+    if m is not None:
+        if x_text is not None:
+            raise click.UsageError("--batch takes its samples from a split (--index, --split), not --x")
+        X, ys, context = select_batch(data, config, split, index or 0, m)
+        context.update(target=str(target), optimizer=config["train"].get("optimizer", "sgd"))
+        bx = compute.explain_batch(net.params, X, ys, net.activation, net.lam, config["train"]["alpha"])
+        if fmt == "json":
+            emit_json(render.batch_to_json(bx, context))
+        elif fmt == "markdown":
+            emit(render.format_batch_markdown(bx, context, full), nl=False)
+        else:
+            emit(render.format_batch_text(bx, context, full))
+        return
     x, y, context = select_sample(data, config, split, index, x_text, label)
     context.update(target=str(target), optimizer=config["train"].get("optimizer", "sgd"))
     ex = compute.explain(net.params, x, y, net.activation, net.lam, config["train"]["alpha"])

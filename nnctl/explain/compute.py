@@ -73,11 +73,12 @@ def _column(v):
     return np.asarray(v, dtype=np.float64).reshape(-1, 1)
 
 
-def explain(params, x, y, activation="sigmoid", lam=0.0, alpha=0.1, eps=1e-5):
+def explain(params, x, y, activation="sigmoid", lam=0.0, alpha=0.1, eps=1e-5, check=True):
     """Forward pass, loss, backward pass, one update and a finite-difference check for one sample.
 
     ``params``: ``W1…WL`` ``(n(l), n(l-1))`` and ``b1…bL`` ``(n(l),)`` (not modified); ``x``: ``(n0,)``
-    scaled features; ``y``: class index ``0..nL−1``; ``lam`` λ; ``alpha`` α; ``eps`` the finite-difference step.
+    scaled features; ``y``: class index ``0..nL−1``; ``lam`` λ; ``alpha`` α; ``eps`` the finite-difference step;
+    without ``check``, no finite differences (``fd_error`` stays empty).
     """
     g_prime = pick(G_PRIME, activation, "activation")
     g = ACTIVATIONS[activation][0]
@@ -133,6 +134,9 @@ def explain(params, x, y, activation="sigmoid", lam=0.0, alpha=0.1, eps=1e-5):
         arrays[f"b{l}_new"] = b[l] - alpha * grads[f"b{l}"]
 
     fd_error, fd_abs_error = {}, {}
+    if not check:
+        return Explanation(layers, activation, float(lam), float(alpha), y, arrays,
+                           {"data": data_term, "penalty": penalty, "J": data_term + penalty}, fd_error, fd_abs_error, eps)
     net = MLP(layers, activation, lam, dtype="float64",
               params={k: np.array(v, dtype=np.float64) for k, v in params.items()})
     X, Y = a[0].T, np.array([y])
@@ -147,3 +151,61 @@ def explain(params, x, y, activation="sigmoid", lam=0.0, alpha=0.1, eps=1e-5):
 
     return Explanation(layers, activation, float(lam), float(alpha), y, arrays,
                        {"data": data_term, "penalty": penalty, "J": data_term + penalty}, fd_error, fd_abs_error, eps)
+
+
+@dataclass
+class BatchExplanation:
+    """One minibatch step, as training takes it: each sample's gradient (the one-sample derivation with λ = 0),
+    their mean, the λW term, the update, and the same step by nnctl's network (``MLP.loss_and_grads``).
+
+    ``arrays``: per layer ``dW{l}_sample{i}`` and ``db{l}_sample{i}`` (``δ(l)ᵢ·a(l-1)ᵢᵀ`` and ``δ(l)ᵢ``),
+    ``dW{l}_mean``, ``db{l}``, ``lamW{l}`` (``λW(l)``), ``dW{l}`` (``mean + λW``), ``W{l}``, ``b{l}``,
+    ``W{l}_new``, ``b{l}_new``. ``network_error``: the largest relative difference between these gradients
+    and the network's on the same rows.
+    """
+
+    layers: list
+    activation: str
+    lam: float
+    alpha: float
+    ys: list
+    arrays: dict
+    loss: dict
+    network_error: float
+
+    @property
+    def L(self):
+        return len(self.layers) - 1
+
+    @property
+    def m(self):
+        return len(self.ys)
+
+
+def explain_batch(params, X, ys, activation="sigmoid", lam=0.0, alpha=0.1):
+    """``W ← W − α[(1/m) Σᵢ ∂Jᵢ/∂W + λW]`` for the rows ``X`` ``(m, n0)`` (scaled) with classes ``ys``."""
+    X, ys = np.asarray(X, dtype=np.float64), [int(v) for v in ys]
+    samples = [explain(params, x, y, activation, lam=0.0, alpha=alpha, check=False) for x, y in zip(X, ys)]
+    first = samples[0]
+    m, L = len(samples), first.L
+    arrays = {}
+    for l in range(L, 0, -1):
+        W, b = np.array(params[f"W{l}"], dtype=np.float64), _column(params[f"b{l}"])
+        for i, ex in enumerate(samples):
+            arrays[f"dW{l}_sample{i}"] = ex.arrays[f"dW{l}_data"]
+            arrays[f"db{l}_sample{i}"] = ex.arrays[f"db{l}"]
+        mean = sum(ex.arrays[f"dW{l}_data"] for ex in samples) / m     # (1/m) Σᵢ δ(l)ᵢ·a(l-1)ᵢᵀ
+        db = sum(ex.arrays[f"db{l}"] for ex in samples) / m            # (1/m) Σᵢ δ(l)ᵢ
+        arrays.update({f"W{l}": W, f"b{l}": b, f"dW{l}_mean": mean, f"lamW{l}": lam * W,
+                       f"dW{l}": mean + lam * W, f"db{l}": db})
+    for l in range(1, L + 1):
+        arrays[f"W{l}_new"] = arrays[f"W{l}"] - alpha * arrays[f"dW{l}"]
+        arrays[f"b{l}_new"] = arrays[f"b{l}"] - alpha * arrays[f"db{l}"]
+    data = sum(ex.loss["data"] for ex in samples) / m
+    penalty = 0.5 * lam * sum(float(np.sum(arrays[f"W{l}"] ** 2)) for l in range(1, L + 1))
+    net = MLP(first.layers, activation, lam, dtype="float64",
+              params={k: np.array(v, dtype=np.float64) for k, v in params.items()})
+    J, grads = net.loss_and_grads(X, np.array(ys))
+    error = max(float(relative_error(arrays[f"d{k[0]}{k[1:]}"].reshape(v.shape), v).max()) for k, v in grads.items())
+    return BatchExplanation(first.layers, activation, float(lam), float(alpha), ys, arrays,
+                            {"data": data, "penalty": penalty, "J": data + penalty, "network_J": float(J)}, error)

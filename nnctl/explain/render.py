@@ -298,3 +298,84 @@ def to_json(ex, ctx):
         "finite_difference": {"eps": ex.eps, "max_rel_error": dict(ex.fd_error),
                               "max_abs_error": dict(ex.fd_abs_error), "verdict": fd_verdict(ex)},
     }
+
+
+def _batch_where(bx, ctx):
+    first = ctx["index"]
+    return f"{ctx['split']}[{first}..{first + bx.m - 1}] of {ctx['target']}"
+
+
+def format_batch_text(bx, ctx, full=False):
+    """One minibatch step as plain text: each sample's gradient, their mean, λW, the step."""
+    A, L, names = bx.arrays, bx.L, ctx["class_names"]
+    out = [f"nnctl explain: layers {bx.layers}, {bx.activation} hidden layers, λ = {_num(bx.lam)}, α = {_num(bx.alpha)}",
+           f"batch of m = {bx.m} samples {_batch_where(bx, ctx)}; classes "
+           + ", ".join(f'"{names[y]}"' for y in bx.ys), "",
+           "Each sample's gradient is the one-sample derivation (nnctl explain --index i) without the λW term;",
+           "the step takes their mean and adds λW once:",
+           "W(l) ← W(l) − α·[(1/m) Σᵢ δ(l)ᵢ·a(l−1)ᵢᵀ + λW(l)],   b(l) ← b(l) − α·(1/m) Σᵢ δ(l)ᵢ", "",
+           "Loss",
+           f"J = (1/m) Σᵢ −ln p(yᵢ) + (λ/2) Σ ‖W(l)‖² = {_num(bx.loss['data'])} + {_num(bx.loss['penalty'])} "
+           f"= {_num(bx.loss['J'])}"]
+
+    def step(title, name):
+        out.append(f"{title}   ({_shape(A[name])})")
+        out.extend(_text_matrix(A[name], full))
+
+    for l in range(L, 0, -1):
+        out += ["", f"Layer {l}"]
+        for i in range(bx.m):
+            step(f"δ({l})·a({l - 1})ᵀ of sample {ctx['index'] + i}", f"dW{l}_sample{i}")
+        step(f"(1/m) Σᵢ δ({l})ᵢ·a({l - 1})ᵢᵀ", f"dW{l}_mean")
+        step(f"λW({l})", f"lamW{l}")
+        step(f"∂J/∂W({l}) = (1/m) Σᵢ δ({l})ᵢ·a({l - 1})ᵢᵀ + λW({l})", f"dW{l}")
+        step(f"∂J/∂b({l}) = (1/m) Σᵢ δ({l})ᵢ", f"db{l}")
+    out += ["", f"Update with α = {_num(bx.alpha)}{_step_note(ctx)}"]
+    for l in range(1, L + 1):
+        step(f"W({l}) ← W({l}) − α·∂J/∂W({l})", f"W{l}_new")
+        step(f"b({l}) ← b({l}) − α·∂J/∂b({l})", f"b{l}_new")
+    out += ["", f"Check: the network's own minibatch gradient on these {bx.m} rows (MLP.loss_and_grads, what a training "
+                f"step uses) differs by at most {bx.network_error:.2e} (relative); its J is {_num(bx.loss['network_J'])}"]
+    return "\n".join(out)
+
+
+def format_batch_markdown(bx, ctx, full=False):
+    """One minibatch step as Markdown with LaTeX, in the order of ``format_batch_text``."""
+    A, L, f = bx.arrays, bx.L, full
+    out = [f"# nnctl explain: one minibatch step of {bx.layers}", "",
+           f"Batch of m = {bx.m} samples {_batch_where(bx, ctx)}, λ = {_num(bx.lam)}, α = {_num(bx.alpha)}. "
+           "Each sample's gradient is the one-sample derivation without the λW term; the step takes their mean "
+           "and adds λW once.", ""]
+    out += _block(r"W^{(l)} \leftarrow W^{(l)} - \alpha \left[ \frac{1}{m} \sum_{i=1}^{m} \delta^{(l)}_i "
+                  r"\cdot (a^{(l-1)}_i)^{T} + \lambda W^{(l)} \right], \qquad b^{(l)} \leftarrow b^{(l)} - "
+                  r"\alpha \frac{1}{m} \sum_{i=1}^{m} \delta^{(l)}_i")
+    out += _block(rf"J = \frac{{1}}{{m}} \sum_i -\ln p(y_i) + \frac{{\lambda}}{{2}} \sum_l \lVert W^{{(l)}} \rVert^2 = "
+                  rf"{_tex_num(bx.loss['data'])} + {_tex_num(bx.loss['penalty'])} = {_tex_num(bx.loss['J'])}")
+    for l in range(L, 0, -1):
+        out += [f"## Layer {l}", ""]
+        terms = " + ".join(_tex(A[f"dW{l}_sample{i}"], f) for i in range(bx.m))
+        out += _block(rf"\frac{{1}}{{m}} \sum_i \delta^{{({l})}}_i \cdot (a^{{({l - 1})}}_i)^{{T}} = \frac{{1}}{{{bx.m}}} "
+                      rf"\left( {terms} \right) = {_tex(A[f'dW{l}_mean'], f)}")
+        out += _block(rf"\frac{{\partial J}}{{\partial W^{{({l})}}}} = {_tex(A[f'dW{l}_mean'], f)} + "
+                      rf"{_tex_num(bx.lam)} \cdot {_tex(A[f'W{l}'], f)} = {_tex(A[f'dW{l}'], f)}, \qquad "
+                      rf"\frac{{\partial J}}{{\partial b^{{({l})}}}} = {_tex(A[f'db{l}'], f)}")
+    out += ["## The step", ""]
+    for l in range(1, L + 1):
+        for kind in ("W", "b"):
+            out += _block(rf"{kind}^{{({l})}} \leftarrow {_tex(A[f'{kind}{l}'], f)} - {_tex_num(bx.alpha)} \cdot "
+                          rf"{_tex(A[f'd{kind}{l}'], f)} = {_tex(A[f'{kind}{l}_new'], f)}")
+    out += [f"The network's own minibatch gradient on these rows (`MLP.loss_and_grads`, what a training step uses) "
+            f"differs from these by at most {bx.network_error:.2e} (relative).", ""]
+    return "\n".join(out)
+
+
+def batch_to_json(bx, ctx):
+    return {
+        "target": ctx["target"],
+        "network": {"layers": bx.layers, "activation": bx.activation, "lambda": bx.lam, "alpha": bx.alpha},
+        "batch": {"split": ctx["split"], "first": ctx["index"], "m": bx.m, "y": bx.ys,
+                  "labels": [ctx["class_names"][y] for y in bx.ys]},
+        "loss": dict(bx.loss),
+        "arrays": {name: A.tolist() for name, A in bx.arrays.items()},
+        "network_max_rel_error": bx.network_error,
+    }

@@ -61,3 +61,13 @@ def select_sample(data, config, split, index, x_text, label):
                           if len(y) else f"--index {index}: the {split} split is empty")
     context.update(index=index, x_raw=data.raw[split][index].tolist() if split in data.raw else None)
     return X[index], int(y[index]), context
+
+
+def select_batch(data, config, split, index, m):
+    """``(X (m, n0) scaled, classes, context)``: rows ``index … index+m−1`` of ``split``."""
+    X, y = data.splits[split]
+    if not 0 <= index or index + m > len(y):
+        raise SampleError(f"--index {index} --batch {m}: the {split} split has {len(y)} samples (0..{len(y) - 1})")
+    context = {"split": split, "index": index, "scaler": config["data"]["scaler"],
+               "input_scale": config["data"]["input_scale"], "class_names": list(data.class_names)}
+    return X[index:index + m], [int(v) for v in y[index:index + m]], context

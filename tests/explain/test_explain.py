@@ -296,3 +296,42 @@ def test_the_x1000_case_shows_the_saturated_units_and_what_they_do_to_the_gradie
     assert "not scaled (data.scaler none): a(0) = raw x" in text
     markdown = run(*args, "--format", "markdown").output
     assert "Saturated: 3 of 3 units of layer 1" in markdown
+
+
+def test_a_batch_step_equals_one_training_step_of_the_network():
+    """--batch M: the mean of the per-sample gradients plus λW, and the update, as SGD takes them on those rows."""
+    from nnctl.training.optimizers import SGD
+
+    net, data, config = network_and_data(TESTNET)
+    X, y = data.splits["train"]
+    out = json.loads(run("explain", TESTNET, "--index", "3", "--batch", "5", "--format", "json").output)
+    assert out["batch"] == {"split": "train", "first": 3, "m": 5, "y": [int(v) for v in y[3:8]],
+                            "labels": [data.class_names[v] for v in y[3:8]]}
+    J, grads = net.loss_and_grads(X[3:8], y[3:8])
+    assert out["loss"]["J"] == pytest.approx(J, rel=1e-13)
+    sgd = SGD(config["train"]["alpha"])
+    sgd.step(net.params, grads)  # net.params now hold the step's result
+    for name, value in net.params.items():
+        np.testing.assert_allclose(np.array(out["arrays"][f"{name}_new"]).reshape(value.shape), value, rtol=1e-12,
+                                   atol=1e-15, err_msg=name)
+    for i in range(5):  # each sample's term is the one-sample derivation's data term
+        one = json.loads(run("explain", TESTNET, "--index", 3 + i, "--format", "json").output)["arrays"]
+        for l in (1, 2):
+            np.testing.assert_allclose(out["arrays"][f"dW{l}_sample{i}"], one[f"dW{l}_data"], rtol=1e-14)
+    mean = np.mean([out["arrays"][f"dW1_sample{i}"] for i in range(5)], axis=0)
+    lam = config["train"]["lambda"]
+    np.testing.assert_allclose(out["arrays"]["dW1"], mean + lam * np.array(out["arrays"]["W1"]), rtol=1e-14)
+    assert out["network_max_rel_error"] < 1e-12
+    text = run("explain", TESTNET, "--batch", "2").output
+    assert "∂J/∂W(1) = (1/m) Σᵢ δ(1)ᵢ·a(0)ᵢᵀ + λW(1)" in text and "δ(2)·a(1)ᵀ of sample 1" in text
+    assert r"\frac{1}{m} \sum_i \delta^{(1)}_i" in run("explain", TESTNET, "--batch", "2", "--format", "markdown").output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch", "3", "--x", "0.1,0.2", "--y", "0"], "--batch takes its samples from a split (--index, --split), not --x"),
+    (["--batch", "3", "--index", "599", "--split", "train"], "--index 599 --batch 3: the train split has 600 samples"),
+    (["--batch", "1"], "Invalid value for '--batch'"),
+])
+def test_bad_batches_exit_2(args, message):
+    result = CliRunner().invoke(cli, ["explain", TESTNET, *args])
+    assert result.exit_code == 2 and message in result.output
