@@ -31,6 +31,7 @@ COMMANDS = {
     "sweep": ("sweep", "sweep"),
     "plot": ("plot", "plot"),
     "config": ("config", "config_"),
+    "runs": ("runs", "runs"),
 }
 
 
