@@ -32,25 +32,21 @@ def explain(target, overrides, index, x_text, label, split, fmt, full, m):
 
     target = checkpoint_of(target)  # a run directory: its best.npz, else last.npz
     net, data, config = network_and_data(target, overrides)
+    alpha = config["train"]["alpha"]
     if m is not None:
         if x_text is not None:
             raise click.UsageError("--batch takes its samples from a split (--index, --split), not --x")
         X, ys, context = select_batch(data, config, split, index or 0, m)
-        context.update(target=str(target), optimizer=config["train"].get("optimizer", "sgd"))
-        bx = compute.explain_batch(net.params, X, ys, net.activation, net.lam, config["train"]["alpha"])
-        if fmt == "json":
-            emit_json(render.batch_to_json(bx, context))
-        elif fmt == "markdown":
-            emit(render.format_batch_markdown(bx, context, full), nl=False)
-        else:
-            emit(render.format_batch_text(bx, context, full))
-        return
-    x, y, context = select_sample(data, config, split, index, x_text, label)
-    context.update(target=str(target), optimizer=config["train"].get("optimizer", "sgd"))
-    ex = compute.explain(net.params, x, y, net.activation, net.lam, config["train"]["alpha"])
-    if fmt == "json":
-        emit_json(render.to_json(ex, context))
-    elif fmt == "markdown":
-        emit(render.format_markdown(ex, context, full), nl=False)
+        ex = compute.explain_batch(net.params, X, ys, net.activation, net.lam, alpha)
+        as_json, as_markdown, as_text = render.batch_to_json, render.format_batch_markdown, render.format_batch_text
     else:
-        emit(render.format_text(ex, context, full))
+        x, y, context = select_sample(data, config, split, index, x_text, label)
+        ex = compute.explain(net.params, x, y, net.activation, net.lam, alpha)
+        as_json, as_markdown, as_text = render.to_json, render.format_markdown, render.format_text
+    context.update(target=str(target), optimizer=config["train"].get("optimizer", "sgd"))
+    if fmt == "json":
+        emit_json(as_json(ex, context))
+    elif fmt == "markdown":
+        emit(as_markdown(ex, context, full), nl=False)
+    else:
+        emit(as_text(ex, context, full))
