@@ -34,8 +34,9 @@ def explain(target, overrides, index, x_text, label, split, fmt, full, m):
     net, data, config = network_and_data(target, overrides)
     alpha = config["train"]["alpha"]
     if m is not None:
-        if x_text is not None:
-            raise click.UsageError("--batch takes its samples from a split (--index, --split), not --x")
+        if x_text is not None or label is not None:
+            raise click.UsageError("--batch takes its samples and their classes from a split (--index, --split), "
+                                   "not --x and --y")
         X, ys, context = select_batch(data, config, split, index or 0, m)
         ex = compute.explain_batch(net.params, X, ys, net.activation, net.lam, alpha)
         as_json, as_markdown, as_text = render.batch_to_json, render.format_batch_markdown, render.format_batch_text

@@ -59,8 +59,18 @@ def note(text):
 
 
 def emit_json(obj):
-    """A result as JSON on stdout."""
-    emit(json.dumps(obj, indent=2))
+    """A result as JSON on stdout: strict JSON, a number that is not finite (an overflow shown as such) is null."""
+    emit(json.dumps(_strict(obj), indent=2, allow_nan=False))
+
+
+def _strict(value):
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
 
 
 class ReaderGone(Exception):

@@ -108,10 +108,14 @@ def explain(params, x, y, activation="sigmoid", lam=0.0, alpha=0.1, eps=1e-5, ch
     arrays.update({"p": p, "onehot": onehot})
     # The softmax step: ∂p/∂a(L) is the Jacobian diag(p) − p·pᵀ, ∂J/∂p is −1/p(y) at the true class and 0
     # elsewhere, and the chain rule (∂p/∂a(L))ᵀ·∂J/∂p gives p − onehot(y): the δ(L) below, taken the long way.
+    # When p(y) underflows (a logit far below the others: the ×1000 case), 1/p(y) is not a float64 and the long
+    # way cannot be taken; the arrays are then left out and δ(L) comes from the log-softmax alone.
     jacobian = np.diagflat(p) - p @ p.T
-    with np.errstate(divide="ignore", invalid="ignore"):  # p(y) = 0 only where the loss is already infinite
-        dJ_dp = np.where(onehot > 0, -1.0 / p, 0.0)
-        arrays.update({"softmax_jacobian": jacobian, "dJ_dp": dJ_dp, "dJ_da": jacobian.T @ dJ_dp})
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        dJ_dp = np.where(onehot > 0, -np.exp(-log_p), 0.0)      # −1/p(y), from ln p(y)
+        dJ_da = jacobian.T @ dJ_dp
+    if np.isfinite(dJ_dp).all() and np.isfinite(dJ_da).all():
+        arrays.update({"softmax_jacobian": jacobian, "dJ_dp": dJ_dp, "dJ_da": dJ_da})
     data_term = -float(log_p[y, 0])                   # −Σⱼ 1(y=j) ln p(y=j)
     penalty = 0.5 * lam * sum(float(np.sum(W[l] * W[l])) for l in W)   # (λ/2) Σₗ ‖W(l)‖²_F
 
@@ -194,8 +198,8 @@ def explain_batch(params, X, ys, activation="sigmoid", lam=0.0, alpha=0.1):
         for i, ex in enumerate(samples):
             arrays[f"dW{l}_sample{i}"] = ex.arrays[f"dW{l}_data"]
             arrays[f"db{l}_sample{i}"] = ex.arrays[f"db{l}"]
-        mean = sum(ex.arrays[f"dW{l}_data"] for ex in samples) / m     # (1/m) Σᵢ δ(l)ᵢ·a(l-1)ᵢᵀ
-        db = sum(ex.arrays[f"db{l}"] for ex in samples) / m            # (1/m) Σᵢ δ(l)ᵢ
+        mean = sum(ex.arrays[f"dW{l}_data"] / m for ex in samples)     # (1/m) Σᵢ δ(l)ᵢ·a(l-1)ᵢᵀ, each term
+        db = sum(ex.arrays[f"db{l}"] / m for ex in samples)            # divided first: no overflow of the sum
         arrays.update({f"W{l}": W, f"b{l}": b, f"dW{l}_mean": mean, f"lamW{l}": lam * W,
                        f"dW{l}": mean + lam * W, f"db{l}": db})
     for l in range(1, L + 1):

@@ -13,6 +13,8 @@ from ..model.gradcheck import resolution_floor
 from .compute import SATURATED
 
 SUMMARY_LIMIT = 36
+UNDERFLOW = ("p(y) underflows to 0 in float64, so −1/p(y) and the softmax's long way (Jacobian times ∂J/∂p) cannot "
+             "be computed; δ below comes from ln p = a − ln Σ e^a, which stays finite")
 FD_TOL = 1e-7   # the same threshold as `nnctl gradcheck`'s default
 
 # g'(z) as the derivation would write it, per activation: text, and LaTeX in the symbols (a, z).
@@ -139,9 +141,12 @@ def format_text(ex, ctx, full=False):
 
     out.append(f"Backward pass   (g'(z) = {G_PRIME_TEXT[ex.activation][0]})")
     step("onehot(y)", "onehot")
-    step(f"∂p/∂a({L}) = diag(p) − p·pᵀ   (softmax's Jacobian: ∂pᵢ/∂aⱼ = pᵢ(1(i=j) − pⱼ))", "softmax_jacobian")
-    step("∂J/∂p = −onehot(y) ⊘ p   (only −1/p(y) at the true class)", "dJ_dp")
-    step(f"∂J/∂a({L}) = (∂p/∂a({L}))ᵀ·∂J/∂p", "dJ_da")
+    if "dJ_da" in A:
+        step(f"∂p/∂a({L}) = diag(p) − p·pᵀ   (softmax's Jacobian: ∂pᵢ/∂aⱼ = pᵢ(1(i=j) − pⱼ))", "softmax_jacobian")
+        step("∂J/∂p = −onehot(y) ⊘ p   (only −1/p(y) at the true class)", "dJ_dp")
+        step(f"∂J/∂a({L}) = (∂p/∂a({L}))ᵀ·∂J/∂p", "dJ_da")
+    else:
+        out.append(UNDERFLOW)
     step(f"δ({L}) = ∂J/∂z({L}) = ∂J/∂a({L}) = p − onehot(y)   (the output layer is linear: a({L}) = z({L}))",
          f"delta{L}")
     for l in range(L, 0, -1):
@@ -240,11 +245,14 @@ def format_markdown(ex, ctx, full=False):
                   rf"{_tex_num(loss['data'])} + {_tex_num(loss['penalty'])} = {_tex_num(loss['J'])}")
 
     out += ["## Backward pass", ""]
-    out += _block(rf"\frac{{\partial p}}{{\partial a^{{({L})}}}} = \mathrm{{diag}}(p) - p \cdot p^{{T}} = "
-                  rf"{_tex(A['softmax_jacobian'], f)}, \qquad \frac{{\partial J}}{{\partial p}} = "
-                  rf"-\mathrm{{onehot}}(y) \oslash p = {_tex(A['dJ_dp'], f)}")
-    out += _block(rf"\frac{{\partial J}}{{\partial a^{{({L})}}}} = \left( \frac{{\partial p}}{{\partial a^{{({L})}}}} "
-                  rf"\right)^{{T}} \cdot \frac{{\partial J}}{{\partial p}} = {_tex(A['dJ_da'], f)}")
+    if "dJ_da" not in A:
+        out += [UNDERFLOW, ""]
+    else:
+        out += _block(rf"\frac{{\partial p}}{{\partial a^{{({L})}}}} = \mathrm{{diag}}(p) - p \cdot p^{{T}} = "
+                    rf"{_tex(A['softmax_jacobian'], f)}, \qquad \frac{{\partial J}}{{\partial p}} = "
+                    rf"-\mathrm{{onehot}}(y) \oslash p = {_tex(A['dJ_dp'], f)}")
+        out += _block(rf"\frac{{\partial J}}{{\partial a^{{({L})}}}} = \left( \frac{{\partial p}}{{\partial a^{{({L})}}}} "
+                      rf"\right)^{{T}} \cdot \frac{{\partial J}}{{\partial p}} = {_tex(A['dJ_da'], f)}")
     out += _block(rf"\delta^{{({L})}} = \frac{{\partial J}}{{\partial z^{{({L})}}}} = \frac{{\partial J}}{{\partial a^{{({L})}}}} "
                   rf"= p - \mathrm{{onehot}}(y) = {_tex(A['p'], f)} - {_tex(A['onehot'], f)} = "
                   rf"{_tex(A[f'delta{L}'], f)}" + _in(rf"\delta^{{({L})}}", A[f"delta{L}"]))
@@ -359,7 +367,7 @@ def format_batch_markdown(bx, ctx, full=False):
         out += _block(rf"\frac{{\partial J}}{{\partial W^{{({l})}}}} = {_tex(A[f'dW{l}_mean'], f)} + "
                       rf"{_tex_num(bx.lam)} \cdot {_tex(A[f'W{l}'], f)} = {_tex(A[f'dW{l}'], f)}, \qquad "
                       rf"\frac{{\partial J}}{{\partial b^{{({l})}}}} = {_tex(A[f'db{l}'], f)}")
-    out += ["## The step", ""]
+    out += ["## The step", "", f"With α = {_num(bx.alpha)}{_step_note(ctx)}:", ""]
     for l in range(1, L + 1):
         for kind in ("W", "b"):
             out += _block(rf"{kind}^{{({l})}} \leftarrow {_tex(A[f'{kind}{l}'], f)} - {_tex_num(bx.alpha)} \cdot "

@@ -66,8 +66,12 @@ def select_sample(data, config, split, index, x_text, label):
 def select_batch(data, config, split, index, m):
     """``(X (m, n0) scaled, classes, context)``: rows ``index … index+m−1`` of ``split``."""
     X, y = data.splits[split]
+    if not len(y):
+        raise SampleError(f"--batch {m}: the {split} split is empty")
     if not 0 <= index or index + m > len(y):
-        raise SampleError(f"--index {index} --batch {m}: the {split} split has {len(y)} samples (0..{len(y) - 1})")
+        raise SampleError(f"--index {index} --batch {m}: the {split} split has {len(y)} samples, so a batch of {m} "
+                          f"starts at 0..{len(y) - m}" if m <= len(y) else
+                          f"--batch {m}: the {split} split has only {len(y)} samples")
     context = {"split": split, "index": index, "scaler": config["data"]["scaler"],
                "input_scale": config["data"]["input_scale"], "class_names": list(data.class_names)}
     return X[index:index + m], [int(v) for v in y[index:index + m]], context

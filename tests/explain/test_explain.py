@@ -328,10 +328,31 @@ def test_a_batch_step_equals_one_training_step_of_the_network():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--batch", "3", "--x", "0.1,0.2", "--y", "0"], "--batch takes its samples from a split (--index, --split), not --x"),
-    (["--batch", "3", "--index", "599", "--split", "train"], "--index 599 --batch 3: the train split has 600 samples"),
+    (["--batch", "3", "--x", "0.1,0.2", "--y", "0"], "--batch takes its samples and their classes from a split"),
+    (["--batch", "3", "--y", "0"], "--batch takes its samples and their classes from a split"),
+    (["--batch", "3", "--index", "599", "--split", "train"], "--index 599 --batch 3: the train split has 600 samples, so a batch of 3 starts at 0..597"),
     (["--batch", "1"], "Invalid value for '--batch'"),
 ])
 def test_bad_batches_exit_2(args, message):
     result = CliRunner().invoke(cli, ["explain", TESTNET, *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_an_underflowing_p_of_y_skips_the_long_way_and_the_json_stays_strict():
+    args = ("explain", TESTNET, "--index", "5", "--set", "data.input_scale=1000", "--set", "data.scaler=none",
+            "--set", "model.activation=relu")
+    text = run(*args).output
+    assert "p(y) underflows to 0 in float64, so −1/p(y) and the softmax's long way" in text
+    assert "nan" not in text and "inf" not in text.replace("info", "")
+    out = json.loads(run(*args, "--format", "json").output, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+    assert "dJ_da" not in out["arrays"] and out["arrays"]["delta2"] == [[1.0], [-1.0]]
+
+
+def test_a_batch_mean_is_taken_without_overflowing_the_sum():
+    """Each term is divided by m before the sum: inputs near the float64 limit still give the network's gradient."""
+    args = ("explain", TESTNET, "--set", "data.input_scale=1e307", "--set", "data.scaler=none",
+            "--set", "model.activation=relu", "--batch", "64", "--format", "json")
+    out = json.loads(run(*args).output)
+    dW1 = np.array(out["arrays"]["dW1"])
+    assert np.isfinite(dW1).all() and np.abs(dW1).max() > 1e300
+    assert out["network_max_rel_error"] < 1e-12
