@@ -38,14 +38,9 @@ def _rows(text, where):
 
 
 def _is_header(row):
-    """A header row has no cell that reads as a number (a data row with one bad cell is still data)."""
-    for cell in row:
-        try:
-            float(cell)
-        except ValueError:
-            continue
-        return False
-    return True
+    """A header row has no cell that reads as a number, as a data cell would (a data row with one bad cell is
+    still data)."""
+    return not any(columns_mod.is_number(cell) for cell in row)
 
 
 def read_labeled(text, where, data=None, columns=None, trained=False):

@@ -443,3 +443,17 @@ def test_messages_name_the_right_cause(run_cli, tiny_config, cellar, tmp_path):
     npz = run_cli("train", tiny_config(name="n.yaml", data={"source": str(tmp_path / "d.npz"), "drop": [3]}), "-q")
     assert npz.exit_code == 2 and npz.stderr == (f"Error: {tmp_path / 'd.npz'}: data.drop: 3 is not a column of X "
                                                  "(x1 … x3, or 0 … 2); the labels y are not a column\n")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("0_0,\n", "only a header row, no data rows"),  # "0_0" is a name: a CSV number has no "_" (found by the fuzz test)
+    ("x,2019,label\n1,2,3\n", "line 1: column name '2019' is a number; name the columns with text (e.g. y2019)"),
+    ("1,2,label\n1,2,3\n", "line 1: expected a header row of column names, got numbers; add one, e.g. x1,x2,label"),
+])
+def test_header_rows_with_number_like_names(text, message):
+    from nnctl.data import csvfile
+    from nnctl.errors import DataError
+
+    with pytest.raises(DataError) as error:
+        csvfile.read_labeled(text, "f.csv")
+    assert str(error.value) == f"f.csv: {message}"
