@@ -101,6 +101,14 @@ def _step_note(ctx):
     return f" (the derivation's plain gradient-descent step; this run trains with {opt})"
 
 
+def _update(out, step, alpha, ctx, L):
+    """The text's update section: each ``W(l)`` and ``b(l)`` after one step, through the renderer's ``step``."""
+    out += ["", f"Update with α = {_num(alpha)}{_step_note(ctx)}"]
+    for l in range(1, L + 1):
+        step(f"W({l}) ← W({l}) − α·∂J/∂W({l})", f"W{l}_new")
+        step(f"b({l}) ← b({l}) − α·∂J/∂b({l})", f"b{l}_new")
+
+
 def _text_matrix(A, full, indent="    "):
     if A.size > SUMMARY_LIMIT and not full:
         lo, hi, norm = _summary(A)
@@ -161,10 +169,7 @@ def format_text(ex, ctx, full=False):
                 out.append(saturation_line(ex, l - 1))
             step(f"δ({l - 1}) = ∂J/∂z({l - 1}) = (W({l})ᵀ·δ({l})) ⊙ g'(z({l - 1}))", f"delta{l - 1}")
 
-    out += ["", f"Update with α = {_num(ex.alpha)}{_step_note(ctx)}"]
-    for l in range(1, L + 1):
-        step(f"W({l}) ← W({l}) − α·∂J/∂W({l})", f"W{l}_new")
-        step(f"b({l}) ← b({l}) − α·∂J/∂b({l})", f"b{l}_new")
+    _update(out, step, ex.alpha, ctx, L)
 
     out += ["", f"Check: every gradient against centred finite differences (eps = {ex.eps:g}): largest relative "
                 f"difference {max(ex.fd_error.values()):.2e} ({fd_verdict(ex)})"]
@@ -338,10 +343,7 @@ def format_batch_text(bx, ctx, full=False):
         step(f"λW({l})", f"lamW{l}")
         step(f"∂J/∂W({l}) = (1/m) Σᵢ δ({l})ᵢ·a({l - 1})ᵢᵀ + λW({l})", f"dW{l}")
         step(f"∂J/∂b({l}) = (1/m) Σᵢ δ({l})ᵢ", f"db{l}")
-    out += ["", f"Update with α = {_num(bx.alpha)}{_step_note(ctx)}"]
-    for l in range(1, L + 1):
-        step(f"W({l}) ← W({l}) − α·∂J/∂W({l})", f"W{l}_new")
-        step(f"b({l}) ← b({l}) − α·∂J/∂b({l})", f"b{l}_new")
+    _update(out, step, bx.alpha, ctx, L)
     out += ["", f"Check: the network's own minibatch gradient on these {bx.m} rows (MLP.loss_and_grads, what a training "
                 f"step uses) differs by at most {bx.network_error:.2e} (relative); its J is {_num(bx.loss['network_J'])}"]
     return "\n".join(out)
