@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 from nnctl.data import columns as columns_mod
-from nnctl.training import checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 CULTIVARS = ["barbera", "dolcetto", "nebbiolo"]
