@@ -53,13 +53,21 @@ def run_epoch(workspace, optimizer, rng, train_config, train, val=None, limit=ma
             workspace.start_tally()
         grads = optimizer.epoch(workspace, X, y, order, train_config["batch_size"], progress)
         tally = workspace.take_tally() if running else None
+    record, non_finite = epoch_figures(net, tally, train, val, limit)
+    return record, grads, non_finite
+
+
+def epoch_figures(net, tally, train, val=None, limit=math.inf):
+    """``(record, non_finite)`` of ``run_epoch`` for the network ``net`` after its epoch, given that epoch's
+    running figures ``tally`` (``Workspace.take_tally``; ``None``: a pass over ``train`` instead)."""
+    with np.errstate(all="ignore"):
         if tally is not None:
             train_loss, train_acc = tally[0] + net.penalty(), tally[1]
         else:
-            train_loss, train_acc = evaluate(net, X, y)
+            train_loss, train_acc = evaluate(net, *train)
         val_loss, val_acc = evaluate(net, *val) if val is not None else (None, None)
     non_finite = [k for k, p in net.params.items() if not np.isfinite(p).all()]
     if not non_finite and not train_loss <= limit:  # NaN is not ≤ anything
         non_finite = ["loss"]
     record = {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc}
-    return record, grads, non_finite
+    return record, non_finite

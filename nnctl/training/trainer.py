@@ -147,12 +147,17 @@ class Trainer:
         """One pass over the shuffled train split in minibatches; returns the epoch's metrics record.
         ``progress`` as in ``fit``."""
         start = time.perf_counter()
-        train = self.config["train"]
-        record, grads, non_finite = run_epoch(self.workspace, self.optimizer, self.shuffle_rng, train,
+        record, grads, non_finite = run_epoch(self.workspace, self.optimizer, self.shuffle_rng, self.config["train"],
                                               self.data.splits["train"], self.data.splits["val"],
                                               limit=loss_limit(self.initial_loss),
                                               running=TRAIN_METRICS[self.config["output"]["train_metrics"]],
                                               progress=progress)
+        return self.end_epoch(record, grads, non_finite, time.perf_counter() - start)
+
+    def end_epoch(self, record, grads, non_finite, seconds):
+        """Count an epoch that ``loop.run_epoch`` (or ``stacked.Stack.epoch``) trained in ``seconds``, with what
+        it returned: raise ``TrainingDiverged`` if ``non_finite``, else return the metrics record."""
+        train = self.config["train"]
         self.epoch += 1
         if non_finite:
             loss = record["train_loss"]
@@ -171,7 +176,6 @@ class Trainer:
                        f"{self.run_dir.last} still holds epoch {self.saved_epoch}")
             self._record_divergence(message)
             raise TrainingDiverged(message)
-        seconds = time.perf_counter() - start
         self.seconds += seconds
         record = {"epoch": self.epoch, **record}
         record.update({f"grad_norm_{k}": float(np.linalg.norm(g)) for k, g in grads.items() if k[0] == "W"})
@@ -205,28 +209,46 @@ class Trainer:
     def _fit(self, on_epoch, stop, progress=None):
         epochs = self.config["train"]["epochs"]
         with self.run_dir.open_metrics() as log:
-            while self.epoch < epochs and not self._stopped_early():
+            while self.running:
                 record = self.run_epoch(progress)
-                if self.schedule.kind != "constant":
-                    record["alpha"] = self.optimizer.alpha  # the α this epoch used
-                self.metrics.append(record)
-                log.append(record)
-                monitored = record["val_loss"] if record["val_loss"] is not None else record["train_loss"]
-                if self.stopper is None:
-                    improved = monitored < self.best_val_loss
-                else:  # best.npz then follows the monitored metric and min_delta
-                    improved = self.stopper.update(self.epoch, record)
-                if improved:
-                    self.best_val_loss, self.best_epoch = monitored, self.epoch
-                self.optimizer.alpha = self.schedule.epoch_end(self.epoch, len(self.data.splits["train"][1]), record)
-                self._save_checkpoints(improved=improved)
+                self.log_epoch(record, log)
                 if on_epoch:
                     on_epoch(record)
                 if stop is not None and self.epoch < epochs and stop():
-                    checkpoint.save(self.run_dir.last, self._checkpoint())
-                    self.saved_epoch = self.epoch
-                    raise Interrupted(f"{self.where}: interrupted after epoch {self.epoch} of {epochs}; "
-                                      f"{self.run_dir.last} holds it")
+                    raise self.interrupt()
+        return self.finish()
+
+    @property
+    def running(self):
+        """Whether epochs are left to train: not all of ``train.epochs`` done, and not stopped early."""
+        return self.epoch < self.config["train"]["epochs"] and not self._stopped_early()
+
+    def log_epoch(self, record, log):
+        """After an epoch: its record to ``metrics.jsonl`` (``log``, a ``MetricsLog``), the best epoch, early
+        stopping, the schedule's next α, and the checkpoints due."""
+        if self.schedule.kind != "constant":
+            record["alpha"] = self.optimizer.alpha  # the α this epoch used
+        self.metrics.append(record)
+        log.append(record)
+        monitored = record["val_loss"] if record["val_loss"] is not None else record["train_loss"]
+        if self.stopper is None:
+            improved = monitored < self.best_val_loss
+        else:  # best.npz then follows the monitored metric and min_delta
+            improved = self.stopper.update(self.epoch, record)
+        if improved:
+            self.best_val_loss, self.best_epoch = monitored, self.epoch
+        self.optimizer.alpha = self.schedule.epoch_end(self.epoch, len(self.data.splits["train"][1]), record)
+        self._save_checkpoints(improved=improved)
+
+    def interrupt(self):
+        """Bring ``last.npz`` up to the epoch trained; return the ``Interrupted`` to raise."""
+        checkpoint.save(self.run_dir.last, self._checkpoint())
+        self.saved_epoch = self.epoch
+        return Interrupted(f"{self.where}: interrupted after epoch {self.epoch} of {self.config['train']['epochs']}; "
+                           f"{self.run_dir.last} holds it")
+
+    def finish(self):
+        """The run has ended: with early stopping the network becomes the best epoch's; return the summary."""
         if self.stopper is not None:
             # last.npz stays the last epoch trained (the resume point); the network and the summary
             # become the best epoch's, which best.npz holds.
