@@ -7,6 +7,7 @@ end of the sweep.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import csv
@@ -107,15 +108,17 @@ def check_out_dir(out_dir, runs, force):
         raise RunDirError(f"{out_dir}: cannot create the sweep directory ({exc.strerror or exc})") from None
 
 
-def run_one(config, force, where):
-    """Train one run in this process; return its figures and status. Never raises an ``Exception``."""
+def run_one(config, force, where, resume=False):
+    """Train one run in this process (with ``resume``, continue it from its ``checkpoints/last.npz`` if it has
+    one); return its figures and status. Never raises an ``Exception``."""
     from .training.trainer import Trainer
 
     start = time.perf_counter()
     row = dict.fromkeys(FIGURES)
     row.update(epochs=0, status="ok", message="")
     try:
-        summary = Trainer(config, config["output"]["dir"], force=force, where=where).fit()
+        again = resume and RunDir(config["output"]["dir"]).last.is_file()
+        summary = Trainer(config, config["output"]["dir"], resume=again, force=force, where=where).fit()
         row.update({k: summary[k] for k in FIGURES}, epochs=summary["epochs"])
     except TrainingDiverged as exc:
         row.update(status="diverged", message=str(exc), epochs=_epochs_done(config["output"]["dir"]))
@@ -136,23 +139,43 @@ def _epochs_done(run_dir):
     return records[-1]["epoch"] if records else 0
 
 
-def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_result=None):
-    """Run a sweep; write ``out/results.csv``; return ``(out_dir, keys, rows)`` in grid order."""
+def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_result=None, vectorize=False,
+        resume=False, stop=None):
+    """Run a sweep; write ``out/results.csv``; return ``(out_dir, keys, rows)`` in grid order.
+
+    With ``vectorize``, the runs that group (``vectorized.plan_groups``) are trained as stacks, the others as
+    normal runs; ``resume`` continues their runs from ``checkpoints/last.npz``; ``stop`` is the context manager
+    (``cli.interrupts.StopRequest``) that stops a stack at an epoch boundary.
+    """
     out_dir, keys, runs = plan(config_path, grids, overrides, out)
-    check_out_dir(out_dir, runs, force)
+    check_out_dir(out_dir, runs, force or resume)
     from joblib import Parallel, delayed
 
     where = str(config_path)
+    wheres = [f"{where} [{name}]" for name, _, _ in runs]
     # the grid's values as given, before a run fills in what the data decides (model.hidden -> model.layers)
     points = [{k: copy.deepcopy(config_mod.get(config, k)) for k in keys} for _, _, config in runs]
-    tasks = (delayed(run_one)(config, force, f"{where} [{name}]") for name, _, config in runs)
-    rows = []
-    results = Parallel(n_jobs=min(jobs, len(runs)), return_as="generator")(tasks)  # no idle workers
-    for (name, _, config), point, result in zip(runs, points, results):
-        row = {"run": name, **point, **result}
-        rows.append(row)
+    rows = {}
+
+    def add(i, result):
+        rows[i] = {"run": runs[i][0], **points[i], **result}
         if on_result:
-            on_result(row, len(rows), len(runs))
+            on_result(rows[i], len(rows), len(runs))
+
+    groups, rest = [], range(len(runs))
+    if vectorize:
+        from . import vectorized
+
+        groups, rest = vectorized.plan_groups([config for _, _, config in runs])
+    for group in groups:
+        with stop if stop is not None else contextlib.nullcontext():
+            vectorized.train_group([runs[i][2] for i in group], [wheres[i] for i in group], force, resume, stop,
+                                   lambda k, result, group=group: add(group[k], result))
+    tasks = (delayed(run_one)(runs[i][2], force, wheres[i], resume) for i in rest)
+    results = Parallel(n_jobs=max(1, min(jobs, len(rest))), return_as="generator")(tasks)  # no idle workers
+    for i, result in zip(rest, results):
+        add(i, result)
+    rows = [rows[i] for i in range(len(runs))]
     write_text(out_dir / RESULTS, to_csv(keys, rows))
     return out_dir, keys, rows
 

@@ -19,10 +19,13 @@ from .options import OutDir, emit, emit_json, json_option, note, set_option
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs trained at once, each in its own worker process.")
 @click.option("--force", is_flag=True, help="Replace a sweep directory that already holds a sweep.")
+@click.option("--vectorize", is_flag=True,
+              help="Train the runs that share a network shape (layers, activation, dtype, batch size, epochs, "
+                   "SGD, train rows) as one stacked NumPy program; the others as normal runs (docs/vectorize.md).")
 @set_option
 @json_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-def sweep(config_path, grids, overrides, out, jobs, force, quiet, as_json):
+def sweep(config_path, grids, overrides, out, jobs, force, vectorize, quiet, as_json):
     """Train every combination of the --grid values of CONFIG and tabulate the results.
 
     Writes OUT/<run>/ (normal run directories) and OUT/results.csv, and prints the same table.
@@ -35,10 +38,16 @@ def sweep(config_path, grids, overrides, out, jobs, force, quiet, as_json):
         if not quiet:
             note(f"nnctl sweep: [{done}/{total}] {row['run']}: {row['status']}")
 
-    from .interrupts import TerminateAsInterrupt
+    from .interrupts import StopRequest, TerminateAsInterrupt
+
+    def notify():
+        if not quiet:
+            note("nnctl sweep: stopping the stacked runs after this epoch (a second Ctrl-C or SIGTERM aborts at once)")
 
     with TerminateAsInterrupt():  # SIGTERM stops the workers as Ctrl-C does: no run outlives the sweep
-        out_dir, keys, rows = run(config_path, grids, overrides, out, jobs, force, progress)
+        # a stack stops at an epoch boundary, every run's last.npz brought up to it
+        out_dir, keys, rows = run(config_path, grids, overrides, out, jobs, force, progress, vectorize,
+                                  stop=StopRequest(notify) if vectorize else None)
     if as_json:
         emit_json(rows)
     else:

@@ -1,0 +1,170 @@
+"""``nnctl sweep --vectorize``: the runs of a sweep that share a network shape, trained as one stacked program.
+
+Runs group when they share what shapes the computation: the layers, activation, dtype, batch size, epochs,
+optimizer and the number of train rows (``GROUP_KEYS`` decides from the configs; the data, once prepared,
+confirms the layers and the rows). Only plain SGD groups (``optimizers.SGD``, the default), with any schedule,
+early stopping and either ``output.train_metrics``. Everything else — another optimizer, a run alone in its
+group, a network with a layer ``SGD`` fuses into backprop (``stacked.fusable_layers``) — is a normal run.
+
+Each run of a group is a ``Trainer`` of its own: its data (prepared by the code a run alone uses), its network
+(initialised from its seed), shuffling RNG, schedule, early stopping, run directory and checkpoints. Only the
+epoch's minibatch steps are stacked (``training.stacked.Stack``); the network of each run holds views into
+the stack, and everything after the steps is the run's own ``Trainer`` code, so its files are those of the run
+trained alone. A run that diverges or stops early leaves the stack; the others go on.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+
+import numpy as np
+
+from . import config as config_mod
+from .errors import Interrupted, NnctlError, TrainingDiverged
+from .training.loop import TRAIN_METRICS, epoch_figures, loss_limit
+from .training.rundir import RunDir
+from .training.stacked import Stack, fusable_layers
+
+# config keys that runs of one group share: the shape of the computation and what sets the number of train rows
+GROUP_KEYS = ("model.layers", "model.hidden", "model.activation", "model.dtype", "train.batch_size",
+              "train.epochs", "train.optimizer", "data.source", "data.n_samples", "data.val_fraction",
+              "data.test_fraction", "data.val_source", "data.test_source", "data.drop", "data.label")
+STACKED_OPTIMIZERS = ("sgd",)
+
+
+def stackable(config):
+    """Whether a run can be trained in a stack at all (before its data is read)."""
+    model = config["model"]
+    return (config["train"]["optimizer"] in STACKED_OPTIMIZERS
+            and (model["hidden"] is not None or not fusable_layers(model["layers"])))
+
+
+def plan_groups(configs):
+    """``(groups, rest)``: lists of two or more positions in ``configs`` to train stacked, and the others."""
+    by_key = {}
+    for i, config in enumerate(configs):
+        if stackable(config):
+            key = repr([config_mod.get(config, k) for k in GROUP_KEYS])
+            by_key.setdefault(key, []).append(i)
+    groups = [g for g in by_key.values() if len(g) > 1]
+    grouped = {i for g in groups for i in g}
+    return groups, [i for i in range(len(configs)) if i not in grouped]
+
+
+def train_group(configs, wheres, force=False, resume=False, stop=None, on_result=None):
+    """Train the runs ``configs`` (a group of ``plan_groups``) into their ``output.dir``; return one result per
+    run, in order, as ``sweep.run_one`` does (figures, ``epochs``, ``status``, ``message``, ``seconds``).
+
+    With ``resume``, a run whose directory holds ``checkpoints/last.npz`` continues from it. ``stop``, asked after
+    every epoch, ends the group at that epoch boundary with every run's ``last.npz`` brought up to it and
+    ``Interrupted`` raised. ``on_result(position, result)`` is called as each run ends.
+    """
+    from .training.trainer import Trainer
+
+    results = [None] * len(configs)
+    trainers = {}
+
+    def done(i, result):
+        results[i] = result
+        if on_result:
+            on_result(i, result)
+
+    try:
+        for i, config in enumerate(configs):
+            began = time.perf_counter()
+            try:
+                again = resume and RunDir(config["output"]["dir"]).last.is_file()
+                trainers[i] = Trainer(config, config["output"]["dir"], resume=again, force=force, where=wheres[i])
+                trainers[i].started, trainers[i].stacked = began, False
+            except Exception as exc:  # noqa: BLE001 — one broken run is a row, as in sweep.run_one
+                done(i, _failed(exc, wheres[i], began))
+        stacks = {}
+        for i, t in trainers.items():
+            if t.running and not fusable_layers(t.net.layers):
+                shape = (tuple(t.net.layers), t.net.activation, t.net.dtype.name, t.config["train"]["batch_size"],
+                         len(t.data.splits["train"][1]))
+                stacks.setdefault(shape, []).append(i)
+        for i in [i for i in trainers if not any(i in s and len(s) > 1 for s in stacks.values())]:
+            done(i, _fit_alone(trainers[i], stop))  # a finished run, or one that found no partner in its data
+        for members in (s for s in stacks.values() if len(s) > 1):
+            _fit_stacked({i: trainers[i] for i in members}, stop, done)
+    finally:
+        for t in trainers.values():
+            t.run_dir.release()
+    return results
+
+
+def _fit_alone(t, stop):
+    try:
+        summary = t.fit(stop=stop)
+    except TrainingDiverged as exc:
+        return _result(t, None, exc)
+    return _result(t, summary)
+
+
+def _fit_stacked(trainers, stop, done):
+    """The epochs of the runs ``{position: Trainer}`` as one stack; ``done(position, result)`` as each ends."""
+    first = next(iter(trainers.values()))
+    stack = Stack(first.net.layers, first.net.activation, first.net.dtype,
+                  [t.net.params for t in trainers.values()], [t.data.splits["train"] for t in trainers.values()])
+    active = list(trainers.items())
+    for k, (_, t) in enumerate(active):
+        t.net.params, t.stacked = stack.views(k), True
+    batch_size, rows = first.config["train"]["batch_size"], len(first.data.splits["train"][1])
+    with ExitStack() as files:
+        logs = {i: files.enter_context(t.run_dir.open_metrics()) for i, t in active}
+        while active:
+            began = time.perf_counter()
+            orders = np.stack([t.shuffle_rng.permutation(rows) if t.config["train"]["shuffle"] else np.arange(rows)
+                               for _, t in active])
+            running = [TRAIN_METRICS[t.config["output"]["train_metrics"]] for _, t in active]
+            grads, tallies = stack.epoch(orders, [t.optimizer.alpha for _, t in active],
+                                         [t.net.lam for _, t in active], batch_size, any(running))
+            seconds = (time.perf_counter() - began) / len(active)  # each run's share of the stacked epoch
+            keep = []
+            for k, (i, t) in enumerate(active):
+                tally = tallies[k] if running[k] else None
+                record, non_finite = epoch_figures(t.net, tally, t.data.splits["train"], t.data.splits["val"],
+                                                   loss_limit(t.initial_loss))
+                try:
+                    record = t.end_epoch(record, {key: g[k] for key, g in grads.items()}, non_finite, seconds)
+                except TrainingDiverged as exc:  # this run stops; its files are a diverged run's
+                    done(i, _result(t, None, exc))
+                    continue
+                t.log_epoch(record, logs[i])
+                if t.running:
+                    keep.append(k)
+                else:
+                    done(i, _result(t, t.finish()))
+            if len(keep) < len(active):
+                stack.keep(keep)
+                active = [active[k] for k in keep]
+                for k, (_, t) in enumerate(active):
+                    t.net.params = stack.views(k)
+            if active and stop is not None and stop():
+                for _, t in active:
+                    last = t.interrupt()  # the message of the last one
+                raise Interrupted(f"{last}; and so for the {len(active) - 1} other runs trained with it",
+                                  getattr(stop, "exit_code", Interrupted.exit_code))
+
+
+def _result(t, summary, diverged=None):
+    """``sweep.run_one``'s result for the trainer ``t``; a stacked run's seconds are its share of the stack's."""
+    from .sweep import FIGURES
+
+    result = dict.fromkeys(FIGURES)
+    if diverged is not None:
+        result.update(epochs=t.epoch - 1, status="diverged", message=str(diverged))
+    else:
+        result.update({k: summary[k] for k in FIGURES}, epochs=summary["epochs"], status="ok", message="")
+    result["seconds"] = round(t.seconds if t.stacked else time.perf_counter() - t.started, 3)
+    return result
+
+
+def _failed(exc, where, began):
+    from .sweep import FIGURES
+
+    result = dict.fromkeys(FIGURES)
+    message = str(exc) if isinstance(exc, NnctlError) else f"{where}: {type(exc).__name__}: {exc}"
+    result.update(epochs=0, status="error", message=message, seconds=round(time.perf_counter() - began, 3))
+    return result
