@@ -21,6 +21,8 @@ import numpy as np
 
 from . import config as config_mod
 from .errors import Interrupted, NnctlError, TrainingDiverged
+from .data.dataset import prepare
+from .files import write_batch
 from .training.loop import TRAIN_METRICS, epoch_figures, loss_limit
 from .training.rundir import RunDir
 from .training.stacked import Stack, fusable_layers
@@ -70,14 +72,20 @@ def train_group(configs, wheres, force=False, resume=False, stop=None, on_result
             on_result(i, result)
 
     try:
-        for i, config in enumerate(configs):
-            began = time.perf_counter()
-            try:
-                again = resume and RunDir(config["output"]["dir"]).last.is_file()
-                trainers[i] = Trainer(config, config["output"]["dir"], resume=again, force=force, where=wheres[i])
-                trainers[i].started, trainers[i].stacked = began, False
-            except Exception as exc:  # noqa: BLE001 — one broken run is a row, as in sweep.run_one
-                done(i, _failed(exc, wheres[i], began))
+        shared = {}  # the prepared data of each data section and seed: runs that differ elsewhere share it
+        with write_batch():  # every run's config.yaml, metrics.jsonl and first checkpoints, synced together
+            for i, config in enumerate(configs):
+                began = time.perf_counter()
+                try:
+                    key = repr((config["data"], config["seed"]))
+                    if key not in shared:
+                        shared[key] = prepare(config, wheres[i], keep_raw=False)
+                    again = resume and RunDir(config["output"]["dir"]).last.is_file()
+                    trainers[i] = Trainer(config, config["output"]["dir"], resume=again, force=force,
+                                          where=wheres[i], data=shared[key])
+                    trainers[i].started, trainers[i].stacked = began, False
+                except Exception as exc:  # noqa: BLE001 — one broken run is a row, as in sweep.run_one
+                    done(i, _failed(exc, wheres[i], began))
         stacks = {}
         for i, t in trainers.items():
             if t.running and not fusable_layers(t.net.layers):
@@ -113,6 +121,10 @@ def _fit_stacked(trainers, stop, done):
     batch_size, rows = first.config["train"]["batch_size"], len(first.data.splits["train"][1])
     with ExitStack() as files:
         logs = {i: files.enter_context(t.run_dir.open_metrics()) for i, t in active}
+        # The files of the group's epochs are written together when a checkpoints/last.npz is due or a run
+        # ends: best.npz and the rest wait (as they are) until then, so that the files on disk are always
+        # those of one epoch per run, and a few syncs make them durable instead of two fsyncs a file.
+        flush = files.enter_context(write_batch())
         while active:
             began = time.perf_counter()
             orders = np.stack([t.shuffle_rng.permutation(rows) if t.config["train"]["shuffle"] else np.arange(rows)
@@ -121,7 +133,7 @@ def _fit_stacked(trainers, stop, done):
             grads, tallies = stack.epoch(orders, [t.optimizer.alpha for _, t in active],
                                          [t.net.lam for _, t in active], batch_size, any(running))
             seconds = (time.perf_counter() - began) / len(active)  # each run's share of the stacked epoch
-            keep = []
+            keep, ended = [], []
             for k, (i, t) in enumerate(active):
                 tally = tallies[k] if running[k] else None
                 record, non_finite = epoch_figures(t.net, tally, t.data.splits["train"], t.data.splits["val"],
@@ -129,21 +141,24 @@ def _fit_stacked(trainers, stop, done):
                 try:
                     record = t.end_epoch(record, {key: g[k] for key, g in grads.items()}, non_finite, seconds)
                 except TrainingDiverged as exc:  # this run stops; its files are a diverged run's
-                    done(i, _result(t, None, exc))
+                    ended.append((i, t, exc))
                     continue
                 t.log_epoch(record, logs[i])
-                if t.running:
-                    keep.append(k)
-                else:
-                    done(i, _result(t, t.finish()))
+                (keep if t.running else ended).append(k if t.running else (i, t, None))
+            stopping = bool(keep) and stop is not None and stop()
+            if ended or stopping or any(t.saved_epoch == t.epoch for _, t in active):
+                flush()
+            for i, t, diverged in ended:
+                done(i, _result(t, None, diverged) if diverged else _result(t, t.finish()))
             if len(keep) < len(active):
                 stack.keep(keep)
                 active = [active[k] for k in keep]
                 for k, (_, t) in enumerate(active):
                     t.net.params = stack.views(k)
-            if active and stop is not None and stop():
+            if stopping:
                 for _, t in active:
                     last = t.interrupt()  # the message of the last one
+                flush()
                 raise Interrupted(f"{last}; and so for the {len(active) - 1} other runs trained with it",
                                   getattr(stop, "exit_code", Interrupted.exit_code))
 

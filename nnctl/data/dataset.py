@@ -139,7 +139,12 @@ def prepare_sized(config, where="config", **options):
     """``prepare`` for the network ``config`` describes: when the config gives ``model.hidden``, ``model.layers``
     becomes ``[inputs, *hidden, classes]`` of the data and ``model.hidden`` None (in place); then the layers
     are checked against the data."""
-    data = prepare(config, where, **options)
+    return sized(config, prepare(config, where, **options), where)
+
+
+def sized(config, data, where="config"):
+    """``data`` (``prepare``'s, for ``config``'s data section and seed) checked against ``config``'s network,
+    ``model.hidden`` turned into ``model.layers`` as ``prepare_sized`` does; returns ``data``."""
     model = config["model"]
     if model["hidden"] is not None:  # the run's config records the layers, as if it had given them
         model["layers"], model["hidden"] = [data.n_features, *model["hidden"], len(data.class_names)], None

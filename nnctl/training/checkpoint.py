@@ -12,6 +12,7 @@ checkpoint with the same one-line error. Writes are atomic.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import zipfile
@@ -39,6 +40,7 @@ class Checkpoint:
     scaler: dict
     meta: dict
     opt_state: dict = field(default_factory=dict)
+    _serialised: object = field(default=None, repr=False, compare=False)  # see save
 
     @property
     def config(self):
@@ -96,15 +98,33 @@ def checksum(arrays, meta=None):
 
 
 def save(path, ckpt):
-    """Write ``ckpt`` to ``path`` atomically."""
-    arrays = dict(ckpt.params)
-    arrays["scaler_center"] = ckpt.scaler["center"]
-    arrays["scaler_scale"] = ckpt.scaler["scale"]
-    arrays.update({f"opt_{k}": v for k, v in ckpt.opt_state.items()})
-    meta = dict(ckpt.meta, format_version=FORMAT_VERSION)
-    meta["checksum"] = checksum(arrays, meta)
-    arrays["meta"] = np.array(json.dumps(meta))
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    """Write ``ckpt`` to ``path`` atomically. The arrays are copied at the first save of ``ckpt`` (the network
+    goes on training), and ``ckpt`` is serialised once however many files it goes to; inside
+    ``files.write_batch`` that waits for the batch, and a checkpoint replaced before it is never serialised."""
+    if ckpt._serialised is None:
+        arrays = {k: np.array(v) for k, v in ckpt.params.items()}
+        arrays["scaler_center"] = ckpt.scaler["center"]
+        arrays["scaler_scale"] = ckpt.scaler["scale"]
+        arrays.update({f"opt_{k}": np.array(v) for k, v in ckpt.opt_state.items()})
+        meta = dict(ckpt.meta, format_version=FORMAT_VERSION)
+        ckpt._serialised = _Serialised(arrays, meta)
+    serialised = ckpt._serialised
+    atomic_write(path, lambda f: f.write(serialised.data()))
+
+
+class _Serialised:
+    """A checkpoint's ``.npz`` bytes, made on first use."""
+
+    def __init__(self, arrays, meta):
+        self.arrays, self.meta, self._data = arrays, meta, None
+
+    def data(self):
+        if self._data is None:
+            self.meta["checksum"] = checksum(self.arrays, self.meta)
+            buf = io.BytesIO()
+            np.savez(buf, **self.arrays, meta=np.array(json.dumps(self.meta)))
+            self._data = buf.getbuffer()
+        return self._data
 
 
 def load(path):

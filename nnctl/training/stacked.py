@@ -116,7 +116,7 @@ class Stack:
         np.add(buf.row_base, buf.y, out=buf.flat_index)  # where onehot(y) is 1 in S.ravel()
         if tally is not None:
             rows = tally.next_rows(m)
-            buf.S_flat.take(buf.flat_index, out=tally.true[:, rows])
+            tally.true[:, rows] = buf.S_flat.take(buf.flat_index, out=buf.true, mode="clip")
         np.exp(S, out=S)
         np.matmul(S, buf.ones_k, out=buf.row)  # row sums of exp
         if tally is not None:
@@ -199,5 +199,6 @@ class _Buffers:
         self.row = np.empty((K, m), dtype)
         self.row_base = np.arange(K * m, dtype=np.int64).reshape(K, m) * C
         self.flat_index = np.empty((K, m), np.int64)
+        self.true = np.empty((K, m), dtype)
         self.ones_m = np.ones(m, dtype)
         self.ones_k = np.ones(C, dtype)

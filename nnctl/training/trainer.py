@@ -4,13 +4,15 @@ The epoch itself is ``loop.run_epoch``; the files are ``rundir.RunDir`` and ``ch
 """
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import time
 
 import numpy as np
 
 from .. import config as config_mod, seeding
-from ..data.dataset import fingerprint_change, prepare_sized
+from ..data.dataset import fingerprint_change, prepare_sized, sized
 from ..data.splitting import SPLITS
 from ..errors import ConfigError, DataError, Interrupted, RunDirError, TrainingDiverged
 from ..model.fastpath import Workspace
@@ -36,10 +38,13 @@ def _flat_differences(a, b, prefix=""):
 class Trainer:
     """Owns one run: its data, network, optimizer, schedule, shuffling RNG and run directory."""
 
-    def __init__(self, config, run_dir, resume=False, force=False, where="config"):
+    def __init__(self, config, run_dir, resume=False, force=False, where="config", data=None):
+        """``data``: the prepared data of ``config``'s data section and seed (``dataset.prepare``, without raw
+        arrays) when the caller has it (runs of a stacked sweep share it), else read here."""
         self.config = config
         self.where = where
-        self.data = prepare_sized(config, where, keep_raw=False)  # model.layers from the data, for model.hidden
+        # model.layers from the data, for model.hidden
+        self.data = prepare_sized(config, where, keep_raw=False) if data is None else sized(config, data, where)
         self.net = checkpoint.build_network(config)  # before the run directory: a network too big for memory writes nothing
         self.workspace = Workspace(self.net)
         self.run_dir = RunDir(run_dir).prepare(resume, force)  # locked until fit() ends
@@ -51,6 +56,7 @@ class Trainer:
 
     def _start(self, config, resume):
         if self.net.dtype != np.float64:  # cast the data once, not every minibatch
+            self.data = copy.copy(self.data)  # shared data is not changed
             self.data.splits = {k: (X.astype(self.net.dtype), y) for k, (X, y) in self.data.splits.items()}
         self.optimizer = optimizers.make(config["train"])
         self.schedule = Schedule(config["train"])
@@ -289,7 +295,8 @@ class Trainer:
         return out
 
 
-def _version():
+@functools.cache
+def _version():  # read from the package metadata once a process, not at every checkpoint
     from .. import __version__
 
     return __version__
