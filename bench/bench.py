@@ -28,7 +28,7 @@ def _parse():
     p.add_argument("--repeats", type=int, default=5, help="runs per contender; the median is reported")
     p.add_argument("--threads", type=int, default=1, help="BLAS / PyTorch threads for every contender")
     p.add_argument("--cases", default="headline,a,b,c",
-                   help="comma-separated subset of headline,a,b,c,startup,memory")
+                   help="comma-separated subset of headline,a,b,c,startup,memory,vectorize")
     return p.parse_args()
 
 
@@ -425,6 +425,11 @@ def main(args):
         startup(args)
     if "memory" in cases or default:
         memory(args)
+    if "vectorize" in cases or default:
+        from vectorize import vectorize
+
+        with tempfile.TemporaryDirectory() as workdir:
+            vectorize(USER_ENV, workdir, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -30,3 +30,17 @@ def test_the_headline_of_make_bench_runs_as_a_quick_smoke_run():
                  "[784,256,10] batch 128 (quick), 2 epochs", "[2,3,2] batch 32 (quick), 3 epochs",
                  "nnctl sweep of four [784,256,10] runs"):
         assert line in out.stdout, (line, out.stdout)
+
+
+def test_the_vectorize_case_of_make_bench_runs_as_a_quick_smoke_run():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "bench" / "bench.py"
+    out = subprocess.run([sys.executable, str(script), "--quick", "--cases", "vectorize"], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    for line in ("nnctl sweep --vectorize", "nnctl sweep --jobs 2", "results.csv figures equal: yes",
+                 "peak memory of the vectorized sweep"):
+        assert line in out.stdout, (line, out.stdout)
