@@ -114,7 +114,8 @@ def _fit_stacked(trainers, stop, done):
     """The epochs of the runs ``{position: Trainer}`` as one stack; ``done(position, result)`` as each ends."""
     first = next(iter(trainers.values()))
     stack = Stack(first.net.layers, first.net.activation, first.net.dtype,
-                  [t.net.params for t in trainers.values()], [t.data.splits["train"] for t in trainers.values()])
+                  [t.net.params for t in trainers.values()], [t.data.splits["train"] for t in trainers.values()],
+                  [t.data.splits["val"] for t in trainers.values()])
     active = list(trainers.items())
     for k, (_, t) in enumerate(active):
         t.net.params, t.stacked = stack.views(k), True
@@ -132,24 +133,32 @@ def _fit_stacked(trainers, stop, done):
             running = [TRAIN_METRICS[t.config["output"]["train_metrics"]] for _, t in active]
             grads, tallies = stack.epoch(orders, [t.optimizer.alpha for _, t in active],
                                          [t.net.lam for _, t in active], batch_size, any(running))
+            with np.errstate(all="ignore"):  # a diverging run's figures are not finite: it is told below
+                scores = {"val": stack.evaluate("val"), "train": None if all(running) else stack.evaluate("train")}
             seconds = (time.perf_counter() - began) / len(active)  # each run's share of the stacked epoch
             keep, ended = [], []
             for k, (i, t) in enumerate(active):
                 tally = tallies[k] if running[k] else None
                 record, non_finite = epoch_figures(t.net, tally, t.data.splits["train"], t.data.splits["val"],
-                                                   loss_limit(t.initial_loss))
+                                                   loss_limit(t.initial_loss),
+                                                   {name: s[k] for name, s in scores.items() if s is not None})
                 try:
                     record = t.end_epoch(record, {key: g[k] for key, g in grads.items()}, non_finite, seconds)
                 except TrainingDiverged as exc:  # this run stops; its files are a diverged run's
                     ended.append((i, t, exc))
                     continue
                 t.log_epoch(record, logs[i])
-                (keep if t.running else ended).append(k if t.running else (i, t, None))
+                if t.running:
+                    keep.append(k)
+                else:
+                    ended.append((i, t, None))
             stopping = bool(keep) and stop is not None and stop()
             if ended or stopping or any(t.saved_epoch == t.epoch for _, t in active):
                 flush()
-            for i, t, diverged in ended:
+            for i, t, diverged in ended:  # after the flush: finish() reads best.npz back
                 done(i, _result(t, None, diverged) if diverged else _result(t, t.finish()))
+            if ended:
+                flush()  # their summary.json
             if len(keep) < len(active):
                 stack.keep(keep)
                 active = [active[k] for k in keep]

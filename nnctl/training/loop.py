@@ -57,15 +57,25 @@ def run_epoch(workspace, optimizer, rng, train_config, train, val=None, limit=ma
     return record, grads, non_finite
 
 
-def epoch_figures(net, tally, train, val=None, limit=math.inf):
+def epoch_figures(net, tally, train, val=None, limit=math.inf, scores=None):
     """``(record, non_finite)`` of ``run_epoch`` for the network ``net`` after its epoch, given that epoch's
-    running figures ``tally`` (``Workspace.take_tally``; ``None``: a pass over ``train`` instead)."""
+    running figures ``tally`` (``Workspace.take_tally``; ``None``: a pass over ``train`` instead). ``scores``
+    may hold ``network.evaluate``'s figures of a split without the L2 term, computed already (by a stack of
+    runs: ``stacked.Stack.evaluate``), as ``{"train": (J, accuracy), "val": …}``."""
+    scores = scores or {}
+
+    def figures(name, X, y):
+        if name not in scores:
+            return evaluate(net, X, y)
+        loss, acc = scores[name]
+        return (None, None) if loss is None else (loss + net.penalty(), acc)
+
     with np.errstate(all="ignore"):
         if tally is not None:
             train_loss, train_acc = tally[0] + net.penalty(), tally[1]
         else:
-            train_loss, train_acc = evaluate(net, *train)
-        val_loss, val_acc = evaluate(net, *val) if val is not None else (None, None)
+            train_loss, train_acc = figures("train", *train)
+        val_loss, val_acc = figures("val", *val) if val is not None else (None, None)
     non_finite = [k for k, p in net.params.items() if not np.isfinite(p).all()]
     if not non_finite and not train_loss <= limit:  # NaN is not ≤ anything
         non_finite = ["loss"]

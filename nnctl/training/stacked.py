@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..model.fastpath import FUSE_MIN_WEIGHTS, TALLY_BLOCK
-from ..model.network import ACTIVATIONS
+from ..model.network import ACTIVATIONS, EVAL_CHUNK
 
 
 def fusable_layers(layers):
@@ -35,7 +35,7 @@ class Stack:
     network reads and checkpoints them in place.
     """
 
-    def __init__(self, layers, activation, dtype, params, train):
+    def __init__(self, layers, activation, dtype, params, train, val=None):
         self.layers = list(layers)
         self.g, self.g_grad = ACTIVATIONS[activation]
         self.dtype = np.dtype(dtype)
@@ -43,8 +43,13 @@ class Stack:
         self.P = {key: np.stack([p[key] for p in params]).astype(self.dtype, copy=False) for key in self.keys}
         self.X = np.stack([X for X, _ in train])
         self.y = np.stack([y for _, y in train])
+        # each run's val split, when they have the same number of rows: (K, n, n(0)) and (K, n)
+        self.val = None
+        if val is not None and len({len(y) for _, y in val}) == 1:
+            self.val = (np.stack([X for X, _ in val]), np.stack([y for _, y in val]))
         self._buffers = {}
         self._work = {}
+        self._tally = None
 
     @property
     def K(self):
@@ -57,8 +62,11 @@ class Stack:
         """Keep only the runs at positions ``runs`` (a list), in that order: finished runs leave the stack."""
         self.P = {key: np.ascontiguousarray(P[runs]) for key, P in self.P.items()}
         self.X, self.y = np.ascontiguousarray(self.X[runs]), np.ascontiguousarray(self.y[runs])
+        if self.val is not None:
+            self.val = tuple(np.ascontiguousarray(a[runs]) for a in self.val)
         self._buffers.clear()
         self._work.clear()
+        self._tally = None
 
     def epoch(self, orders, alpha, lam, batch_size, running):
         """One epoch of SGD for every run: run ``k`` steps through its rows in ``orders[k]`` (``(K, N)``), with
@@ -69,7 +77,12 @@ class Stack:
         alpha = np.asarray(alpha, self.dtype)
         lam = np.asarray(lam, self.dtype)
         steps = {key: alpha.reshape((K,) + (1,) * (P.ndim - 1)) for key, P in self.P.items()}
-        tally = _Tally(K, self.dtype) if running else None
+        tally = None
+        if running:  # a block as long as the epoch (up to TALLY_BLOCK): folded where one run's would be
+            if self._tally is None or self._tally.true.shape != (K, min(N, TALLY_BLOCK)):
+                self._tally = _Tally(K, min(N, TALLY_BLOCK), self.dtype)
+            tally = self._tally
+            tally.start()
         base = (np.arange(K, dtype=np.int64) * N)[:, None]  # run k's rows start at k·N in X viewed as (K·N, n0)
         grads = {}
         with np.errstate(all="ignore"):  # overflow is found after the epoch and reported as divergence
@@ -79,6 +92,33 @@ class Stack:
                 for key, g in grads.items():  # SGD.step: W ← W − α∇W, b ← b − α∇b
                     self.P[key] -= np.multiply(g, steps[key], out=self._scratch(key, g))
         return grads, (tally.take() if tally is not None else None)
+
+    def evaluate(self, split):
+        """``network.evaluate`` of every run on its ``"train"`` or ``"val"`` split, without the L2 term: a list of
+        ``(mean −ln p(y), accuracy)``, the same numbers as one run's (the products are ``matmul``'s per run, and
+        each run's sum is its own, in ``EVAL_CHUNK`` chunks); ``None`` when the stack holds no such split."""
+        X, y = (self.X, self.y) if split == "train" else (self.val or (None, None))
+        if X is None:
+            return None
+        K, n = y.shape
+        if n == 0:
+            return [(None, None)] * K
+        P, L = self.P, len(self.layers) - 1
+        neg_log_likelihood, correct = [0.0] * K, [0] * K
+        for s in range(0, n, EVAL_CHUNK):
+            A, labels = X[:, s:s + EVAL_CHUNK], y[:, s:s + EVAL_CHUNK]
+            for l in range(1, L + 1):  # MLP.forward
+                Z = np.matmul(A, P[f"W{l}"].transpose(0, 2, 1))
+                Z += P[f"b{l}"][:, None, :]
+                A = self.g(Z, out=Z) if l < L else Z
+            shifted = A - A.max(axis=2, keepdims=True)  # network.log_softmax
+            logp = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
+            picked = np.take_along_axis(logp, labels[..., None], axis=2)
+            hits = np.count_nonzero(A.argmax(axis=2) == labels, axis=1)
+            for k in range(K):
+                neg_log_likelihood[k] -= float(picked[k].sum())
+                correct[k] += int(hits[k])
+        return [(nll / n, c / n) for nll, c in zip(neg_log_likelihood, correct)]
 
     def _scratch(self, key, like):
         work = self._work.get(key)
@@ -146,9 +186,13 @@ class _Tally:
     """``fastpath._Tally`` for ``K`` runs: per run and row, the log of the softmax denominator and the true
     class's shifted score, summed run by run a block of ``TALLY_BLOCK`` rows at a time, as one run sums them."""
 
-    def __init__(self, K, dtype):
-        self.log_sum = np.empty((K, TALLY_BLOCK), dtype)
-        self.true = np.empty((K, TALLY_BLOCK), dtype)
+    def __init__(self, K, block, dtype):
+        self.log_sum = np.empty((K, block), dtype)
+        self.true = np.empty((K, block), dtype)
+        self.start()
+
+    def start(self):
+        K = len(self.true)
         self.at, self.rows = 0, 0
         self.loss, self.correct = [0.0] * K, [0] * K
 
