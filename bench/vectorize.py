@@ -10,6 +10,7 @@ results.csv agree figure for figure.
 from __future__ import annotations
 
 import csv
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,15 +35,19 @@ def grid(quick, lambdas=None):
 
 
 def sweep(env, out, args):
-    """``(seconds, peak MB of the sweep's own process)`` of one ``nnctl sweep`` subprocess."""
+    """``(seconds, CPU seconds, peak MB of the sweep's own process)`` of one ``nnctl sweep`` subprocess; the CPU
+    time is that of the sweep and its worker processes (user + system)."""
     argv = [sys.executable, "-c", PEAK, "sweep", str(CONFIG), "--out", str(out), "-q", "--force", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if done.returncode:
         raise RuntimeError(f"nnctl sweep {' '.join(args)} failed ({done.returncode}): {done.stderr[-500:]}")
     peak = [line for line in done.stderr.splitlines() if line.startswith("PEAK")]
-    return seconds, float(peak[0].split()[1])
+    return seconds, cpu, float(peak[0].split()[1])
 
 
 def figures(out):
@@ -54,18 +59,17 @@ def vectorize(env, workdir, quick=False, rounds=1):
     runs = 8 if quick else 96
     print(f"\nvectorize: {runs} TestNet runs ({'2 α × 2 λ × 2 seeds, 5 epochs (quick)' if quick else '4 α × 4 λ × 6 seeds, 100 epochs'}, "
           f"1000 moons rows, batch 32), nnctl sweep as a subprocess, median of {rounds} round(s)")
-    stacked, jobs, peaks = [], [], []
+    stacked, jobs = [], []
     for _ in range(rounds):
-        seconds, peak = sweep(env, Path(workdir) / "vectorized", [*grid(quick), "--vectorize"])
-        stacked.append(seconds)
-        peaks.append(peak)
-        jobs.append(sweep(env, Path(workdir) / "jobs2", [*grid(quick), "--jobs", "2"])[0])
+        stacked.append(sweep(env, Path(workdir) / "vectorized", [*grid(quick), "--vectorize"]))
+        jobs.append(sweep(env, Path(workdir) / "jobs2", [*grid(quick), "--jobs", "2"]))
     same = figures(Path(workdir) / "vectorized") == figures(Path(workdir) / "jobs2")
-    quarter = sweep(env, Path(workdir) / "quarter", [*grid(quick, lambdas=["0.001"]), "--vectorize"])[1]
-    t_stacked, t_jobs = statistics.median(stacked), statistics.median(jobs)
-    print(f"  nnctl sweep --vectorize  {t_stacked:8.2f} s")
-    print(f"  nnctl sweep --jobs 2     {t_jobs:8.2f} s")
-    print(f"  --vectorize is {t_jobs / t_stacked:.1f}x faster (target 10x); results.csv figures equal: "
-          f"{'yes' if same else 'NO'}")
-    print(f"  peak memory of the vectorized sweep: {statistics.median(peaks):.0f} MB for K = {runs}, "
+    quarter = sweep(env, Path(workdir) / "quarter", [*grid(quick, lambdas=["0.001"]), "--vectorize"])[2]
+    (t_stacked, cpu_stacked, peak), (t_jobs, cpu_jobs, _) = (
+        [statistics.median(column) for column in zip(*rows)] for rows in (stacked, jobs))
+    print(f"  nnctl sweep --vectorize  {t_stacked:8.2f} s wall, {cpu_stacked:8.2f} s CPU")
+    print(f"  nnctl sweep --jobs 2     {t_jobs:8.2f} s wall, {cpu_jobs:8.2f} s CPU")
+    print(f"  --vectorize is {t_jobs / t_stacked:.1f}x faster in wall time (target 10x), "
+          f"{cpu_jobs / cpu_stacked:.1f}x in CPU time; results.csv figures equal: {'yes' if same else 'NO'}")
+    print(f"  peak memory of the vectorized sweep: {peak:.0f} MB for K = {runs}, "
           f"{quarter:.0f} MB for K = {runs // 4} (1 MB = 10^6 bytes)")

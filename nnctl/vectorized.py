@@ -83,7 +83,6 @@ def train_group(configs, wheres, force=False, resume=False, stop=None, on_result
                     again = resume and RunDir(config["output"]["dir"]).last.is_file()
                     trainers[i] = Trainer(config, config["output"]["dir"], resume=again, force=force,
                                           where=wheres[i], data=shared[key])
-                    trainers[i].started, trainers[i].stacked = began, False
                 except Exception as exc:  # noqa: BLE001 — one broken run is a row, as in sweep.run_one
                     done(i, _failed(exc, wheres[i], began))
         stacks = {}
@@ -93,7 +92,8 @@ def train_group(configs, wheres, force=False, resume=False, stop=None, on_result
                          len(t.data.splits["train"][1]))
                 stacks.setdefault(shape, []).append(i)
         for i in [i for i in trainers if not any(i in s and len(s) > 1 for s in stacks.values())]:
-            done(i, _fit_alone(trainers[i], stop))  # a finished run, or one that found no partner in its data
+            began = time.perf_counter()  # a finished run, or one that found no partner in its data
+            done(i, _fit_alone(trainers[i], stop, began))
         for members in (s for s in stacks.values() if len(s) > 1):
             _fit_stacked({i: trainers[i] for i in members}, stop, done)
     finally:
@@ -102,12 +102,12 @@ def train_group(configs, wheres, force=False, resume=False, stop=None, on_result
     return results
 
 
-def _fit_alone(t, stop):
+def _fit_alone(t, stop, began):
     try:
         summary = t.fit(stop=stop)
     except TrainingDiverged as exc:
-        return _result(t, None, exc)
-    return _result(t, summary)
+        return _result(t, None, exc, time.perf_counter() - began)
+    return _result(t, summary, seconds=time.perf_counter() - began)
 
 
 def _fit_stacked(trainers, stop, done):
@@ -118,7 +118,7 @@ def _fit_stacked(trainers, stop, done):
                   [t.data.splits["val"] for t in trainers.values()])
     active = list(trainers.items())
     for k, (_, t) in enumerate(active):
-        t.net.params, t.stacked = stack.views(k), True
+        t.net.params = stack.views(k)
     batch_size, rows = first.config["train"]["batch_size"], len(first.data.splits["train"][1])
     with ExitStack() as files:
         logs = {i: files.enter_context(t.run_dir.open_metrics()) for i, t in active}
@@ -168,12 +168,13 @@ def _fit_stacked(trainers, stop, done):
                 for _, t in active:
                     last = t.interrupt()  # the message of the last one
                 flush()
-                raise Interrupted(f"{last}; and so for the {len(active) - 1} other runs trained with it",
+                raise Interrupted(f"{last}, and the last.npz of the {len(active) - 1} other runs stacked with it "
+                                  f"theirs; each resumes with: nnctl train RUN/config.yaml --out RUN --resume",
                                   getattr(stop, "exit_code", Interrupted.exit_code))
 
 
-def _result(t, summary, diverged=None):
-    """``sweep.run_one``'s result for the trainer ``t``; a stacked run's seconds are its share of the stack's."""
+def _result(t, summary, diverged=None, seconds=None):
+    """``sweep.run_one``'s result for the trainer ``t``; ``seconds`` by default the run's share of its stack's."""
     from .sweep import FIGURES
 
     result = dict.fromkeys(FIGURES)
@@ -181,7 +182,7 @@ def _result(t, summary, diverged=None):
         result.update(epochs=t.epoch - 1, status="diverged", message=str(diverged))
     else:
         result.update({k: summary[k] for k in FIGURES}, epochs=summary["epochs"], status="ok", message="")
-    result["seconds"] = round(t.seconds if t.stacked else time.perf_counter() - t.started, 3)
+    result["seconds"] = round(t.seconds if seconds is None else seconds, 3)
     return result
 
 

@@ -41,6 +41,6 @@ def test_the_vectorize_case_of_make_bench_runs_as_a_quick_smoke_run():
     out = subprocess.run([sys.executable, str(script), "--quick", "--cases", "vectorize"], capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    for line in ("nnctl sweep --vectorize", "nnctl sweep --jobs 2", "results.csv figures equal: yes",
+    for line in ("nnctl sweep --vectorize", "nnctl sweep --jobs 2", "figures equal: yes",
                  "peak memory of the vectorized sweep"):
         assert line in out.stdout, (line, out.stdout)
