@@ -32,6 +32,9 @@ GROUP_KEYS = ("model.layers", "model.hidden", "model.activation", "model.dtype",
               "train.epochs", "train.optimizer", "data.source", "data.n_samples", "data.val_fraction",
               "data.test_fraction", "data.val_source", "data.test_source", "data.drop", "data.label")
 STACKED_OPTIMIZERS = ("sgd",)
+# runs in one stack at most: each holds its run directory's lock and metrics.jsonl open while it trains, and
+# 2 × 256 files stay well inside the usual limit of 1024 open files
+MAX_STACK = 256
 
 
 def stackable(config):
@@ -42,13 +45,15 @@ def stackable(config):
 
 
 def plan_groups(configs):
-    """``(groups, rest)``: lists of two or more positions in ``configs`` to train stacked, and the others."""
+    """``(groups, rest)``: lists of two or more positions in ``configs`` (at most ``MAX_STACK``) to train stacked,
+    and the others."""
     by_key = {}
     for i, config in enumerate(configs):
         if stackable(config):
             key = repr([config_mod.get(config, k) for k in GROUP_KEYS])
             by_key.setdefault(key, []).append(i)
-    groups = [g for g in by_key.values() if len(g) > 1]
+    chunks = (g[s:s + MAX_STACK] for g in by_key.values() for s in range(0, len(g), MAX_STACK))
+    groups = [g for g in chunks if len(g) > 1]
     grouped = {i for g in groups for i in g}
     return groups, [i for i in range(len(configs)) if i not in grouped]
 

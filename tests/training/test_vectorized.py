@@ -162,3 +162,12 @@ def test_an_interrupted_stack_saves_every_run_and_resumes_to_the_same_files(tiny
     sweep.run(config, grid, out=tmp_path / "alone")
     assert table(tmp_path / "vec") == table(tmp_path / "alone")
     assert_same_runs(tmp_path / "vec", tmp_path / "alone")
+
+
+def test_a_large_group_is_cut_into_stacks_of_at_most_max_stack_runs():
+    from nnctl import config as config_mod
+
+    configs = [config_mod.resolve(None, [f"seed={i}"]) for i in range(2 * vectorized.MAX_STACK + 3)]
+    groups, rest = vectorized.plan_groups(configs)
+    assert [len(g) for g in groups] == [vectorized.MAX_STACK, vectorized.MAX_STACK, 3] and rest == []
+    assert sorted(i for g in groups for i in g) == list(range(len(configs)))
