@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl import config as config_mod, sweep
+from nnctl import config as config_mod
+from nnctl import sweep
 from nnctl.data import dataset as data_mod
 from nnctl.model.network import ACTIVATIONS, log_softmax
 from nnctl.training import checkpoint
@@ -198,8 +199,8 @@ def claim_init_gradients(runs, init):
 
 
 CLAIMS = [  # (id, the sentence docs/scaling.md states, check)
-    ("init-gradients", "At initialisation, inputs ×1000 (unscaled) multiply ‖∂J/∂W(1)‖ by at least 1000 for ReLU, "
-                       "and by less than 20 for sigmoid and tanh.", claim_init_gradients),
+    ("init-gradients", ("At initialisation, inputs ×1000 (unscaled) multiply ‖∂J/∂W(1)‖ by at least 1000 for "
+                        "ReLU, and by less than 20 for sigmoid and tanh."), claim_init_gradients),
     ("scaled", "With standard or minmax scaling, inputs ×1000 train exactly as inputs ×1.", claim_scaled),
     ("sigmoid-ok", "No sigmoid run diverges, scaled or not, at any α.", claim_no_sigmoid_divergence),
     ("scaling-wins", "The best standard-scaled run beats the best unscaled ×1000 run.", claim_scaling_wins),

@@ -22,7 +22,7 @@ SCRIPT = ROOT / "scripts" / "scaling_demo.py"
 DOC = ROOT / "docs" / "scaling.md"
 
 sys.path.insert(0, str(SCRIPT.parent))
-import scaling_demo  # noqa: E402
+import scaling_demo
 
 
 def kernels():
@@ -65,5 +65,5 @@ def test_the_docs_state_exactly_the_claims_that_are_checked():
     text = DOC.read_text(encoding="utf-8")
     section = text[text.index("## What holds on every seed"):]
     section = section[:section.index("\n## ", 1)]
-    stated = re.findall(r"^\d+\. \*\*(.+?)\*\*", section, flags=re.M)
+    stated = re.findall(r"^\d+\. \*\*(.+?)\*\*", section, flags=re.MULTILINE)
     assert stated == [c[1] for c in scaling_demo.CLAIMS]
