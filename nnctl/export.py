@@ -201,6 +201,8 @@ def export(checkpoint_path, out, dtype=None):
     data = proto.SerializeToString()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file where the folder should be
+        raise RunDirError(f"{out}: cannot write: {out.parent} is a file, not a folder") from None
     except OSError as exc:
         raise RunDirError(f"{out}: cannot write: {exc.strerror or exc}") from None
     atomic_write(out, lambda f: f.write(data))
