@@ -15,11 +15,12 @@ from .options import checkpoint_of, emit, note
 @click.option("--dtype", type=click.Choice(["float32", "float64"]),
               help="The graph's float type, of its inputs, weights and probabilities (default: the network's).")
 def export(checkpoint_path, out, dtype):
-    """Write the whole prediction of a network as an ONNX model: missing-value fills, one-hot categories,
-    input_scale, the scaler, every layer and the softmax, with outputs probabilities and label.
+    """Write the whole prediction of a network as one ONNX model, to serve without nnctl.
 
-    Its inputs: features (N × number columns, NaN where missing) and, for a network with category columns,
-    categories (N × category columns, strings). Prints the file's path; docs/export.md shows how to serve it.
+    The graph holds the missing-value fills, one-hot categories, input_scale, the scaler, every layer and the
+    softmax. Inputs: features (N × number columns, NaN where a cell is missing) and, for a network with category
+    columns, categories (N × category columns, strings). Outputs: probabilities (N × K) and label (N, class
+    names). Prints the file's path; docs/export.md shows how to serve it.
     """
     from ..export import export as write_onnx, require_onnx
 
