@@ -58,12 +58,20 @@ def missing_spellings():
 class _Graph:
     """Nodes and constants, each named after the tensor it makes."""
 
-    def __init__(self, onnx, dtype):
-        self.onnx, self.dtype = onnx, np.dtype(dtype)
+    def __init__(self, onnx, dtype, where):
+        self.onnx, self.dtype, self.where = onnx, np.dtype(dtype), where
         self.nodes, self.constants = [], []
 
     def const(self, name, value, dtype=None):
         array = np.asarray(value, dtype=dtype or self.dtype)
+        if array.dtype.kind == "f":
+            exact = np.asarray(value, dtype=np.float64)
+            lost = np.isfinite(exact) & ~np.isfinite(array)
+            if name in ("input_scale", "scaler_scale"):  # a factor or divisor rounded to 0 is no rounding
+                lost |= (exact != 0) & (array == 0)
+            if lost.any():
+                raise CheckpointError(f"{self.where}: {name} holds {exact[lost].flat[0]:g}, beyond {self.dtype.name}'s "
+                                      "range; export with --dtype float64")
         self.constants.append(self.onnx.numpy_helper.from_array(array, name))
         return name
 
@@ -141,7 +149,7 @@ def build(model, dtype):
     if net.activation not in ACTIVATIONS:
         raise CheckpointError(f"{model.path}: activation {net.activation!r} has no ONNX operator in nnctl export "
                               f"(it exports {', '.join(ACTIVATIONS)})")
-    g = _Graph(onnx, DTYPES[dtype])
+    g = _Graph(onnx, DTYPES[dtype], model.path)
     inputs, A = _inputs(g, pre.read_columns)
     if pre.input_scale != 1.0:
         A = g.op("Mul", [A, g.const("input_scale", pre.input_scale)], "scaled")

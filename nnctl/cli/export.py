@@ -5,12 +5,12 @@ from pathlib import Path
 
 import click
 
-from .options import checkpoint_of, emit, note
+from .options import OutFile, checkpoint_of, emit, note
 
 
 @click.command(name="export")
 @click.argument("checkpoint_path", metavar="CHECKPOINT|RUN_DIR", type=click.Path(exists=True, path_type=Path))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--out", required=True, type=OutFile(),
               help="The .onnx file to write (an earlier export there is replaced; any other file is not).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]),
               help="The graph's float type, of its inputs, weights and probabilities (default: the network's).")

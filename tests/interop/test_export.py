@@ -264,3 +264,33 @@ def test_without_onnx_it_says_what_to_install(tiny_config, train_run, tmp_path):
     assert proc.stderr == "Error: nnctl export: needs the onnx package, which is not installed: " \
                           "pip install 'nnctl[onnx]'\n"
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_network_of_category_columns_only(run_cli, train_run, tiny_config, tmp_path):
+    rng = np.random.default_rng(3)
+    lines = ["c,d,label"] + [f"{'abc'[rng.integers(3)]},{['x', 'y', ''][rng.integers(3)]},{'pq'[i % 3 == 0]}"
+                             for i in range(90)]
+    (tmp_path / "c.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = train_run(tiny_config(data={"source": str(tmp_path / "c.csv"), "impute": "most_frequent"},
+                                model={"hidden": [4], "layers": None}))
+    session = ort.InferenceSession(str(export(run_cli, run, tmp_path / "c.onnx")), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["categories"]
+    rows = "a,x\nb,\nzz,NA\n"
+    frame = read_features(rows, "rows", TrainedModel.open(run / "checkpoints" / "best.npz").preprocessor.read_columns)
+    p, labels = session.run(None, {"categories": np.array([["a", "x"], ["b", ""], ["zz", "NA"]], dtype=object)})
+    p_ref, labels_ref = reference(run / "checkpoints" / "best.npz", frame, "rows")
+    assert np.abs(p - p_ref).max() <= TOLERANCE["float64"] and (labels == labels_ref).all()
+
+
+def test_float32_refuses_what_it_cannot_hold(run_cli, tmp_path, root):
+    """A value beyond float32 (an input_scale of 1e-50 makes the scaler's scale 1e-50 too) is refused rather
+    than turned into 0 or inf."""
+    import yaml
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({"data": {"n_samples": 100, "input_scale": 1e-50}, "train": {"epochs": 1}}))
+    run = tmp_path / "run"
+    assert run_cli("train", config, "--out", run, "-q").exit_code == 0
+    line = one_error_line(run_cli("export", run, "--out", tmp_path / "m.onnx", "--dtype", "float32"))
+    assert "input_scale holds 1e-50, beyond float32's range; export with --dtype float64" in line
+    export(run_cli, run, tmp_path / "m.onnx", "--dtype", "float64")
