@@ -89,7 +89,8 @@ def _one_hot(g, cells, column, at):
     K = len(categories)
     index = {name: k for k, name in enumerate(categories)}
     gap = K + 1 if column.fill is None else categories.index(column.fill)
-    index.update((spelling, gap) for spelling in missing_spellings())  # as nnctl: a missing spelling is never a category
+    # as in nnctl, a missing spelling is missing even where a category has its name
+    index.update((spelling, gap) for spelling in missing_spellings())
     keys = sorted(index)
     k = g.op("LabelEncoder", [cells], f"{at}_index", domain="ai.onnx.ml", keys_strings=keys,
              values_int64s=[index[key] for key in keys], default_int64=K)
@@ -167,7 +168,8 @@ def build(model, dtype):
                helper.make_tensor_value_info("label", onnx.TensorProto.STRING, ["N"])]
     graph = helper.make_graph(g.nodes, "nnctl", inputs, outputs, g.constants)
     proto = helper.make_model(graph, ir_version=IR_VERSION, producer_name=PRODUCER, producer_version=__version__,
-                              opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
+                              opset_imports=[helper.make_opsetid("", OPSET),
+                                             helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
                               doc_string=f"nnctl network {net.layers} ({net.activation}) with its preprocessing")
     columns = pre.read_columns
     helper.set_model_props(proto, {
@@ -201,11 +203,11 @@ def export(checkpoint_path, out, dtype=None):
         raise RunDirError(f"{out}: exists and is not a model nnctl exported; remove it or choose another --out")
     model = TrainedModel.open(checkpoint_path)
     proto = build(model, dtype or model.net.dtype.name)
-    onnx.checker.check_model(proto, full_check=True)
     size = proto.ByteSize()
-    if size > MAX_BYTES:
+    if size > MAX_BYTES:  # before the checker, which serializes the model too
         raise CheckpointError(f"{checkpoint_path}: the network takes {size:,} bytes as ONNX; one ONNX file holds "
                               f"at most {MAX_BYTES:,} (try --dtype float32)")
+    onnx.checker.check_model(proto, full_check=True)
     data = proto.SerializeToString()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
