@@ -294,3 +294,28 @@ def test_float32_refuses_what_it_cannot_hold(run_cli, tmp_path, root):
     line = one_error_line(run_cli("export", run, "--out", tmp_path / "m.onnx", "--dtype", "float32"))
     assert "input_scale holds 1e-50, beyond float32's range; export with --dtype float64" in line
     export(run_cli, run, tmp_path / "m.onnx", "--dtype", "float64")
+
+
+@pytest.mark.parametrize("fault", [OSError(28, "No space left on device"), KeyboardInterrupt()], ids=["enospc", "ctrl-c"])
+@pytest.mark.parametrize("target", ["fsync", "replace"])
+def test_a_failed_write_keeps_the_earlier_export_whole(run_cli, tiny_config, train_run, tmp_path, monkeypatch, fault,
+                                                       target):
+    """The disk filling up, or Ctrl-C, while the model is written (faults raised by the OS calls themselves)."""
+    import os
+
+    run = train_run(tiny_config())
+    out = export(run_cli, run, tmp_path / "m.onnx", "--dtype", "float32")
+    before = out.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise fault
+
+    monkeypatch.setattr(os, target, fail)
+    result = run_cli("export", run, "--out", out, "--dtype", "float64")
+    monkeypatch.undo()
+    if isinstance(fault, OSError):
+        assert one_error_line(result) == f"Error: {out}: cannot write: No space left on device"
+    else:
+        assert result.exit_code == 130
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".onnx", ".tmp")) == ["m.onnx"]
