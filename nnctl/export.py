@@ -29,7 +29,7 @@ from .errors import CheckpointError, MissingExtra, RunDirError
 from .files import atomic_write
 from .training.checkpoint import TrainedModel
 
-IR_VERSION = 8  # with opset 17: onnx ≥ 1.12, onnxruntime ≥ 1.13 load it
+IR_VERSION = 8  # onnx ≥ 1.12 reads IR 8 with opset 17; onnxruntime ≥ 1.18 runs it (docs/export.md)
 OPSET = 17  # the ai.onnx operator set: Where(16) is the newest operator version the graph uses
 ML_OPSET = 2  # ai.onnx.ml: LabelEncoder's string → int64 map
 PRODUCER = "nnctl"
