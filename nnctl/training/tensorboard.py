@@ -1,0 +1,133 @@
+"""TensorBoard event files of a run (``output.tensorboard``), written with tensorboardX, which needs neither
+TensorFlow nor PyTorch. This module is imported only when the key is true.
+
+Under ``RUN_DIR/tensorboard/`` (``rundir`` names the files; sorted by name they are in the order written):
+
+- one event file per training session (the run, then each ``--resume``): per epoch, at step = epoch, one
+  event holding the epoch's figures of metrics.jsonl under the tags of ``scalars`` (float32, as TensorBoard
+  stores every scalar). It begins with TensorBoard's purge mark at its first epoch (tensorboardX's
+  ``purge_step``): TensorBoard drops whatever earlier files hold from that step on, so the epochs a killed run
+  had logged after its last checkpoint are shown once, with the values of the run that continued;
+- when the run ends, one more file: the HParams plugin's session (every config key but ``output.*``, named
+  by its dotted key, with the same names and types in every run, so that the runs of a sweep compare in one
+  TensorBoard) and the final figures of summary.json under ``final/``, at the last epoch's step. A run that
+  diverged gets the session marked failed, without figures. A resume that trains on removes this file first:
+  the run has not ended any more, and TensorBoard keeps the first hyperparameters it reads for a run.
+
+tensorboardX's own ``add_hparams`` is not used: it writes into a new subfolder named by the time (another run
+in TensorBoard), and its event file would be named like the session's within the same second, which
+truncates it.
+"""
+from __future__ import annotations
+
+import json
+
+from ..config import DEFAULTS, SCHEMA, get
+from ..data.splitting import SPLITS
+from ..errors import ConfigError, RunDirError
+from .rundir import EVENTS_SUFFIX, HPARAMS_FILE, HPARAMS_SUFFIX
+
+INSTALL = "pip install 'nnctl[tensorboard]'"
+FLUSH_SECONDS = 1  # how stale a live TensorBoard may be; the writer's thread flushes at most this often
+FINAL = tuple(f"{split}_{figure}" for split in SPLITS for figure in ("loss", "acc"))  # summary.json's keys
+
+
+def check(run_dir, where):
+    """Refuse, before anything is written, what would stop the event files: tensorboardX not installed, or
+    ``tensorboard/`` a symbolic link (nnctl follows no link out of a run directory)."""
+    try:
+        import tensorboardX  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"{where}: output.tensorboard: needs tensorboardX, which is not installed; "
+                          f"{INSTALL}") from None
+    if run_dir.tensorboard.is_symlink():
+        raise RunDirError(f"{run_dir.tensorboard}: is a symbolic link; nnctl follows no link out of a run "
+                          "directory")
+
+
+def scalars(record, alpha):
+    """``{tag: value}`` of one epoch's metrics record: ``loss/train``, ``loss/val``, ``accuracy/train``,
+    ``accuracy/val``, ``alpha`` (the α the epoch used; ``None`` for a full-batch optimizer, whose line search
+    sets the step) and ``grad_norm/W1`` … (‖∇W(l)‖ of the epoch's last minibatch). Missing figures (no
+    validation split) are left out."""
+    tags = {"loss/train": record["train_loss"], "loss/val": record["val_loss"],
+            "accuracy/train": record["train_acc"], "accuracy/val": record["val_acc"], "alpha": alpha}
+    tags.update({f"grad_norm/{k.removeprefix('grad_norm_')}": v for k, v in record.items()
+                 if k.startswith("grad_norm_")})
+    return {tag: value for tag, value in tags.items() if value is not None}
+
+
+def hyperparameters(config):
+    """The config's keys but ``output.*`` as TensorBoard hyperparameters: booleans, numbers (a float for every
+    numeric key) and text (strings as they are, anything else — lists, null — as JSON)."""
+    out = {}
+    for key in SCHEMA:
+        if key.startswith("output."):
+            continue
+        value, default = get(config, key), get(DEFAULTS, key)
+        if isinstance(default, bool):
+            out[key] = value
+        elif isinstance(default, (int, float)):
+            out[key] = float(value)
+        else:
+            out[key] = value if isinstance(value, str) else json.dumps(value)
+    return out
+
+
+class EventLog:
+    """The event files of one training session; a context manager that flushes and closes them."""
+
+    def __init__(self, run_dir, start_epoch):
+        from tensorboardX import SummaryWriter
+
+        self.run_dir = run_dir
+        self.step = start_epoch
+        run_dir.remove_event_files(HPARAMS_FILE)  # the run is training again: it has not ended
+        self._writer = SummaryWriter(str(run_dir.tensorboard), purge_step=start_epoch + 1, flush_secs=FLUSH_SECONDS,
+                                     filename_suffix=EVENTS_SUFFIX.format(start=start_epoch))
+
+    def epoch(self, record, alpha):
+        """Log one epoch's record (see ``scalars``) at step = its epoch, as one event."""
+        self.step = record["epoch"]
+        self._writer.file_writer.add_summary(_summary(scalars(record, alpha)), self.step)
+
+    def end(self, config, summary=None):
+        """Write the run's end: hyperparameters and ``summary``'s final figures, or, with ``summary`` None (the
+        run diverged), the hyperparameters of a failed session."""
+        from tensorboardX import FileWriter
+        from tensorboardX.proto.api_pb2 import Status
+        from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
+        from tensorboardX.summary import hparams
+
+        experiment, start, end = hparams(hyperparameters(config), {f"final/{k}": 0.0 for k in FINAL})
+        if summary is None:
+            content = HParamsPluginData.FromString(end.value[0].metadata.plugin_data.content)
+            content.session_end_info.status = Status.Value("STATUS_FAILURE")
+            end.value[0].metadata.plugin_data.content = content.SerializeToString()
+        writer = FileWriter(str(self.run_dir.tensorboard), filename_suffix=HPARAMS_SUFFIX)
+        try:
+            for part in (experiment, start, end):
+                writer.add_summary(part, self.step)
+            if summary is not None:
+                figures = {f"final/{k}": summary[k] for k in FINAL if summary[k] is not None}
+                writer.add_summary(_summary(figures), self.step)
+        finally:
+            writer.close()
+
+    def close(self):
+        self._writer.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def _summary(tags):
+    """One ``Summary`` holding a scalar per tag."""
+    from tensorboardX.proto.summary_pb2 import Summary
+    from tensorboardX.summary import scalar
+
+    return Summary(value=[value for tag, number in tags.items() for value in scalar(tag, number).value])
