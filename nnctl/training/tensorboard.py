@@ -21,6 +21,7 @@ truncates it.
 from __future__ import annotations
 
 import json
+import time
 
 from ..config import DEFAULTS, SCHEMA, get
 from ..data.splitting import SPLITS
@@ -28,13 +29,12 @@ from ..errors import ConfigError, RunDirError
 from .rundir import EVENTS_SUFFIX, HPARAMS_FILE, HPARAMS_SUFFIX
 
 INSTALL = "pip install 'nnctl[tensorboard]'"
-FLUSH_SECONDS = 1  # how stale a live TensorBoard may be; the writer's thread flushes at most this often
 FINAL = tuple(f"{split}_{figure}" for split in SPLITS for figure in ("loss", "acc"))  # summary.json's keys
 
 
 def check(run_dir, where):
     """Refuse, before anything is written, what would stop the event files: tensorboardX not installed, or
-    ``tensorboard/`` a symbolic link (nnctl follows no link out of a run directory)."""
+    ``tensorboard/`` a symbolic link (nnctl follows no link out of a run directory) or a file."""
     try:
         import tensorboardX  # noqa: F401
     except ImportError:
@@ -43,6 +43,8 @@ def check(run_dir, where):
     if run_dir.tensorboard.is_symlink():
         raise RunDirError(f"{run_dir.tensorboard}: is a symbolic link; nnctl follows no link out of a run "
                           "directory")
+    if run_dir.tensorboard.exists() and not run_dir.tensorboard.is_dir():
+        raise RunDirError(f"{run_dir.tensorboard}: is a file; output.tensorboard writes a folder of that name")
 
 
 def scalars(record, alpha):
@@ -75,27 +77,37 @@ def hyperparameters(config):
 
 
 class EventLog:
-    """The event files of one training session; a context manager that flushes and closes them."""
+    """The event files of one training session; a context manager that closes them.
+
+    Written in this thread with tensorboardX's ``EventsWriter`` (what its ``SummaryWriter`` runs in a thread
+    behind a bounded queue), each event flushed as it is written: a live TensorBoard sees every epoch at
+    once, a failed write is an error here rather than a thread dying while the queue fills and training
+    stalls, and Ctrl-C leaves nothing unwritten. The purge mark is the two events ``SummaryWriter`` writes for
+    ``purge_step``.
+    """
 
     def __init__(self, run_dir, start_epoch):
-        from tensorboardX import SummaryWriter
+        from tensorboardX.proto.event_pb2 import Event, SessionLog
 
         self.run_dir = run_dir
         self.step = start_epoch
         run_dir.remove_event_files(HPARAMS_FILE)  # the run is training again: it has not ended
-        self._writer = SummaryWriter(str(run_dir.tensorboard), purge_step=start_epoch + 1, flush_secs=FLUSH_SECONDS,
-                                     filename_suffix=EVENTS_SUFFIX.format(start=start_epoch))
+        self._file = self._open(EVENTS_SUFFIX.format(start=start_epoch))
+        self._write(Event(step=start_epoch + 1, file_version="brain.Event:2"))
+        self._write(Event(step=start_epoch + 1, session_log=SessionLog(status=SessionLog.START)))
 
     def epoch(self, record, alpha):
         """Log one epoch's record (see ``scalars``) at step = its epoch, as one event."""
+        from tensorboardX.proto.event_pb2 import Event
+
         self.step = record["epoch"]
-        self._writer.file_writer.add_summary(_summary(scalars(record, alpha)), self.step)
+        self._write(Event(step=self.step, summary=_summary(scalars(record, alpha))))
 
     def end(self, config, summary=None):
         """Write the run's end: hyperparameters and ``summary``'s final figures, or, with ``summary`` None (the
         run diverged), the hyperparameters of a failed session."""
-        from tensorboardX import FileWriter
         from tensorboardX.proto.api_pb2 import Status
+        from tensorboardX.proto.event_pb2 import Event
         from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
         from tensorboardX.summary import hparams
 
@@ -104,24 +116,55 @@ class EventLog:
             content = HParamsPluginData.FromString(end.value[0].metadata.plugin_data.content)
             content.session_end_info.status = Status.Value("STATUS_FAILURE")
             end.value[0].metadata.plugin_data.content = content.SerializeToString()
-        writer = FileWriter(str(self.run_dir.tensorboard), filename_suffix=HPARAMS_SUFFIX)
+        parts = [experiment, start, end]
+        if summary is not None:
+            parts.append(_summary({f"final/{k}": summary[k] for k in FINAL if summary[k] is not None}))
+        file = self._open(HPARAMS_SUFFIX)
         try:
-            for part in (experiment, start, end):
-                writer.add_summary(part, self.step)
-            if summary is not None:
-                figures = {f"final/{k}": summary[k] for k in FINAL if summary[k] is not None}
-                writer.add_summary(_summary(figures), self.step)
+            for part in parts:
+                self._write(Event(step=self.step, summary=part), file)
         finally:
-            writer.close()
+            self._close(file)
+
+    def _open(self, suffix):
+        from tensorboardX.event_file_writer import EventsWriter
+
+        try:
+            self.run_dir.tensorboard.mkdir(exist_ok=True)
+            return EventsWriter(str(self.run_dir.tensorboard / "events"), suffix)
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def _write(self, event, file=None):
+        event.wall_time = time.time()
+        file = file or self._file
+        try:
+            file.write_event(event)
+            file.flush()
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc):
+        return RunDirError(f"{self.run_dir.tensorboard}: cannot write: {exc.strerror or exc}")
 
     def close(self):
-        self._writer.close()
+        self._close(self._file)
+
+    def _close(self, file):
+        try:
+            file.close()
+        except OSError as exc:
+            raise self._error(exc) from None
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, kind, exc, tb):
+        try:
+            self.close()
+        except RunDirError:
+            if kind is None:  # otherwise the error already on its way is the one to report
+                raise
         return False
 
 
