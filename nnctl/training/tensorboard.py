@@ -29,6 +29,7 @@ from ..errors import ConfigError, RunDirError
 from .rundir import EVENTS_SUFFIX, HPARAMS_FILE, HPARAMS_SUFFIX
 
 INSTALL = "pip install 'nnctl[tensorboard]'"
+FLUSH_SECONDS = 1.0  # how stale a live TensorBoard may be (a flush is an fsync: not once an epoch)
 FINAL = tuple(f"{split}_{figure}" for split in SPLITS for figure in ("loss", "acc"))  # summary.json's keys
 
 
@@ -80,10 +81,10 @@ class EventLog:
     """The event files of one training session; a context manager that closes them.
 
     Written in this thread with tensorboardX's ``EventsWriter`` (what its ``SummaryWriter`` runs in a thread
-    behind a bounded queue), each event flushed as it is written: a live TensorBoard sees every epoch at
-    once, a failed write is an error here rather than a thread dying while the queue fills and training
-    stalls, and Ctrl-C leaves nothing unwritten. The purge mark is the two events ``SummaryWriter`` writes for
-    ``purge_step``.
+    behind a bounded queue), so that a failed write is an error here rather than a thread dying while the
+    queue fills and training stalls. The events reach the disk every ``FLUSH_SECONDS``, on ``flush`` (the
+    trainer's, before it writes last.npz: a kill never loses an epoch that a resume would not train again)
+    and on closing. The purge mark is the two events ``SummaryWriter`` writes for ``purge_step``.
     """
 
     def __init__(self, run_dir, start_epoch):
@@ -95,6 +96,7 @@ class EventLog:
         self._file = self._open(EVENTS_SUFFIX.format(start=start_epoch))
         self._write(Event(step=start_epoch + 1, file_version="brain.Event:2"))
         self._write(Event(step=start_epoch + 1, session_log=SessionLog(status=SessionLog.START)))
+        self.flush()
 
     def epoch(self, record, alpha):
         """Log one epoch's record (see ``scalars``) at step = its epoch, as one event."""
@@ -102,6 +104,8 @@ class EventLog:
 
         self.step = record["epoch"]
         self._write(Event(step=self.step, summary=_summary(scalars(record, alpha))))
+        if time.monotonic() - self._flushed >= FLUSH_SECONDS:
+            self.flush()
 
     def end(self, config, summary=None):
         """Write the run's end: hyperparameters and ``summary``'s final figures, or, with ``summary`` None (the
@@ -137,12 +141,18 @@ class EventLog:
 
     def _write(self, event, file=None):
         event.wall_time = time.time()
-        file = file or self._file
         try:
-            file.write_event(event)
-            file.flush()
+            (file or self._file).write_event(event)
         except OSError as exc:
             raise self._error(exc) from None
+
+    def flush(self):
+        """Bring the session's events to the disk (tensorboardX's flush: write and fsync)."""
+        try:
+            self._file.flush()
+        except OSError as exc:
+            raise self._error(exc) from None
+        self._flushed = time.monotonic()
 
     def _error(self, exc):
         return RunDirError(f"{self.run_dir.tensorboard}: cannot write: {exc.strerror or exc}")

@@ -136,7 +136,7 @@ class Trainer:
         }
         return checkpoint.Checkpoint(self.net.params, self.data.scaler, meta, self.optimizer.state())
 
-    def _save_checkpoints(self, initial=False, improved=False):
+    def _save_checkpoints(self, initial=False, improved=False, board=None):
         every = self.config["output"]["checkpoint_every"]
         final = self.epoch == self.config["train"]["epochs"] or self._stopped_early()
         ckpt = self._checkpoint()
@@ -145,6 +145,8 @@ class Trainer:
         if initial or final or self.epoch % every == 0:
             if self.epoch % every == 0 and not initial:
                 checkpoint.save(self.run_dir.epoch_checkpoint(self.epoch), ckpt)
+            if board is not None:  # the events of every epoch a resume will not train again are on disk first
+                board.flush()
             checkpoint.save(self.run_dir.last, ckpt)
             self.saved_epoch = self.epoch
 
@@ -231,10 +233,12 @@ class Trainer:
                 if improved:
                     self.best_val_loss, self.best_epoch = monitored, self.epoch
                 self.optimizer.alpha = self.schedule.epoch_end(self.epoch, len(self.data.splits["train"][1]), record)
-                self._save_checkpoints(improved=improved)
+                self._save_checkpoints(improved=improved, board=board)
                 if on_epoch:
                     on_epoch(record)
                 if stop is not None and self.epoch < epochs and stop():
+                    if board is not None:
+                        board.flush()
                     checkpoint.save(self.run_dir.last, self._checkpoint())
                     self.saved_epoch = self.epoch
                     raise Interrupted(f"{self.where}: interrupted after epoch {self.epoch} of {epochs}; "

@@ -174,6 +174,35 @@ def test_a_run_killed_between_checkpoints_and_resumed_shows_the_resumed_values_o
     assert marks == [(6, event_pb2.SessionLog.START)]
 
 
+# Dies by SIGKILL as soon as last.npz holds epoch 5, without closing anything.
+KILLED_AT_CHECKPOINT = r"""
+import os, signal, sys
+from nnctl.training import checkpoint
+from nnctl.cli import cli
+
+original = checkpoint.save
+def save(path, ckpt):
+    original(path, ckpt)
+    if path.name == "last.npz" and ckpt.meta["epoch"] == 5:
+        os.kill(os.getpid(), signal.SIGKILL)
+checkpoint.save = save
+cli.main(sys.argv[1:], prog_name="nnctl")
+"""
+
+
+def test_every_epoch_a_checkpoint_holds_is_on_disk_when_the_run_is_killed(run_cli, tiny_config, tmp_path):
+    config = tiny_config(train={"epochs": 9}, output={"checkpoint_every": 5, "tensorboard": True})
+    run = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-c", KILLED_AT_CHECKPOINT, "train", str(config), "--out", str(run), "-q"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert per_epoch(scalars(run)) == expected_scalars(run, 0.5)
+    assert [s for s, _ in scalars(run)["loss/train"]] == [1, 2, 3, 4, 5]
+    assert run_cli("train", config, "--out", run, "--resume", "-q").exit_code == 0
+    assert per_epoch(scalars(run)) == expected_scalars(run, 0.5)
+    assert [s for s, _ in scalars(run)["loss/train"]] == list(range(1, 10))
+
+
 def test_resuming_a_finished_run_to_more_epochs_replaces_its_end(run_cli, tiny_config, tmp_path):
     config, run = tiny_config(**TB), tmp_path / "run"
     assert run_cli("train", config, "--out", run, "-q").exit_code == 0
