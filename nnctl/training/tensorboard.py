@@ -179,8 +179,8 @@ class EventLog:
 
 
 def _summary(tags):
-    """One ``Summary`` holding a scalar per tag."""
+    """One ``Summary`` holding a scalar per tag (a ``simple_value``, as tensorboardX's ``add_scalar`` writes
+    it, without its per-value NumPy checks)."""
     from tensorboardX.proto.summary_pb2 import Summary
-    from tensorboardX.summary import scalar
 
-    return Summary(value=[value for tag, number in tags.items() for value in scalar(tag, number).value])
+    return Summary(value=[Summary.Value(tag=tag, simple_value=number) for tag, number in tags.items()])
