@@ -11,8 +11,9 @@ Under ``RUN_DIR/tensorboard/`` (``rundir`` names the files; sorted by name they 
 - when the run ends, one more file: the HParams plugin's session (every config key but ``output.*``, named
   by its dotted key, with the same names and types in every run, so that the runs of a sweep compare in one
   TensorBoard) and the final figures of summary.json under ``final/``, at the last epoch's step. A run that
-  diverged gets the session marked failed, without figures. A resume that trains on removes this file first:
-  the run has not ended any more, and TensorBoard keeps the first hyperparameters it reads for a run.
+  diverged gets the session marked failed, without figures. A resume that trains on removes this file
+  (``Trainer``), with or without the key: the run has not ended any more, and TensorBoard keeps the first
+  hyperparameters it reads for a run.
 
 tensorboardX's own ``add_hparams`` is not used: it writes into a new subfolder named by the time (another run
 in TensorBoard), and its event file would be named like the session's within the same second, which
@@ -26,7 +27,7 @@ import time
 from ..config import DEFAULTS, SCHEMA, get
 from ..data.splitting import SPLITS
 from ..errors import ConfigError, RunDirError
-from .rundir import EVENTS_SUFFIX, HPARAMS_FILE, HPARAMS_SUFFIX
+from .rundir import EVENTS_SUFFIX, HPARAMS_SUFFIX
 
 INSTALL = "pip install 'nnctl[tensorboard]'"
 FLUSH_SECONDS = 1.0  # how stale a live TensorBoard may be (a flush is an fsync: not once an epoch)
@@ -92,7 +93,6 @@ class EventLog:
 
         self.run_dir = run_dir
         self.step = start_epoch
-        run_dir.remove_event_files(HPARAMS_FILE)  # the run is training again: it has not ended
         self._file = self._open(EVENTS_SUFFIX.format(start=start_epoch))
         self._write(Event(step=start_epoch + 1, file_version="brain.Event:2"))
         self._write(Event(step=start_epoch + 1, session_log=SessionLog(status=SessionLog.START)))

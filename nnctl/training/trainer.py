@@ -19,7 +19,7 @@ from ..model.network import EVAL_CHUNK, evaluate
 from ..text import number
 from . import checkpoint, optimizers
 from .loop import DIVERGENCE_FACTOR, TRAIN_METRICS, loss_limit, run_epoch
-from .rundir import RunDir, finite_or_none
+from .rundir import HPARAMS_FILE, RunDir, finite_or_none
 from .schedules import Schedule
 from .stopping import EarlyStopping
 
@@ -114,6 +114,7 @@ class Trainer:
         if not self.finished:
             self.run_dir.write_config(config_mod.dump(self.config))
             self.run_dir.rewrite_metrics(self.metrics)
+            self.run_dir.remove_event_files(HPARAMS_FILE)  # TensorBoard's note of the run's end: it goes on
 
     def _checkpoint(self):
         meta = {

@@ -217,6 +217,17 @@ def test_resuming_a_finished_run_to_more_epochs_replaces_its_end(run_cli, tiny_c
     assert session(run)[0]["train.epochs"] == 6
 
 
+def test_a_resume_without_the_key_removes_the_stale_end_and_nothing_else(run_cli, tiny_config, tmp_path):
+    config, run = tiny_config(**TB), tmp_path / "run"
+    assert run_cli("train", config, "--out", run, "-q").exit_code == 0
+    sessions = [n for n in event_files(run) if not n.endswith(".hparams")]
+    result = run_cli("train", config, "--out", run, "--resume", "--set", "output.tensorboard=false",
+                     "--set", "train.epochs=5", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert event_files(run) == sessions
+    assert [s for s, _ in scalars(run)["loss/train"]] == [1, 2, 3]
+
+
 def test_tensorboard_may_be_turned_on_for_a_resume(run_cli, tiny_config, tmp_path):
     run = tmp_path / "run"
     assert run_cli("train", tiny_config(), "--out", run, "-q").exit_code == 0
