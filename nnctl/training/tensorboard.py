@@ -10,7 +10,8 @@ Under ``RUN_DIR/tensorboard/`` (``rundir`` names the files; sorted by name they 
   had logged after its last checkpoint are shown once, with the values of the run that continued;
 - when the run ends, one more file: the HParams plugin's session (every config key but ``output.*``, named
   by its dotted key, with the same names and types in every run, so that the runs of a sweep compare in one
-  TensorBoard) and the final figures of summary.json under ``final/``, at the last epoch's step. A run that
+  TensorBoard) and the final figures of summary.json under ``final/``, at the last epoch's step (the
+  HParams view shows the last value of every tag of a run as its metrics). A run that
   diverged gets the session marked failed, without figures. A resume that trains on removes this file
   (``Trainer``), with or without the key: the run has not ended any more, and TensorBoard keeps the first
   hyperparameters it reads for a run.
@@ -115,12 +116,14 @@ class EventLog:
         from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
         from tensorboardX.summary import hparams
 
-        experiment, start, end = hparams(hyperparameters(config), {f"final/{k}": 0.0 for k in FINAL})
+        # Only the session: without an experiment summary TensorBoard builds the experiment from all the
+        # runs' sessions, and then knows which hyperparameters differ between them and shows those first.
+        _, start, end = hparams(hyperparameters(config), {})
         if summary is None:
             content = HParamsPluginData.FromString(end.value[0].metadata.plugin_data.content)
             content.session_end_info.status = Status.Value("STATUS_FAILURE")
             end.value[0].metadata.plugin_data.content = content.SerializeToString()
-        parts = [experiment, start, end]
+        parts = [start, end]
         if summary is not None:
             parts.append(_summary({f"final/{k}": summary[k] for k in FINAL if summary[k] is not None}))
         file = self._open(HPARAMS_SUFFIX)
