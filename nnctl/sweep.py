@@ -91,6 +91,10 @@ def plan(config_path, grids, overrides=(), out=None):
     for name, combo in zip(names, combos):
         config = config_mod.load(config_path, [*overrides, *(_override(k, v) for k, v in zip(keys, combo))])
         config["output"]["dir"] = str(out_dir / name)
+        if config["output"]["tensorboard"]:  # refused here rather than in every run
+            from .training import tensorboard
+
+            tensorboard.check(RunDir(config["output"]["dir"]), str(config_path))
         runs.append((name, combo, config))
     return out_dir, keys, runs
 

@@ -4,6 +4,7 @@ The epoch itself is ``loop.run_epoch``; the files are ``rundir.RunDir`` and ``ch
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -18,11 +19,11 @@ from ..model.network import EVAL_CHUNK, evaluate
 from ..text import number
 from . import checkpoint, optimizers
 from .loop import DIVERGENCE_FACTOR, TRAIN_METRICS, loss_limit, run_epoch
-from .rundir import RunDir, finite_or_none
+from .rundir import HPARAMS_FILE, RunDir, finite_or_none
 from .schedules import Schedule
 from .stopping import EarlyStopping
 
-RESUMABLE_KEYS = ("train.epochs", "output.dir", "output.checkpoint_every")
+RESUMABLE_KEYS = ("train.epochs", "output.dir", "output.checkpoint_every", "output.tensorboard")
 
 
 def _flat_differences(a, b, prefix=""):
@@ -39,6 +40,10 @@ class Trainer:
     def __init__(self, config, run_dir, resume=False, force=False, where="config"):
         self.config = config
         self.where = where
+        if config["output"]["tensorboard"]:
+            from . import tensorboard
+
+            tensorboard.check(RunDir(run_dir), where)
         self.data = prepare_sized(config, where, keep_raw=False)  # model.layers from the data, for model.hidden
         self.net = checkpoint.build_network(config)  # before the run directory: a network too big for memory writes nothing
         self.workspace = Workspace(self.net)
@@ -109,6 +114,7 @@ class Trainer:
         if not self.finished:
             self.run_dir.write_config(config_mod.dump(self.config))
             self.run_dir.rewrite_metrics(self.metrics)
+            self.run_dir.remove_event_files(HPARAMS_FILE)  # TensorBoard's note of the run's end: it goes on
 
     def _checkpoint(self):
         meta = {
@@ -131,7 +137,7 @@ class Trainer:
         }
         return checkpoint.Checkpoint(self.net.params, self.data.scaler, meta, self.optimizer.state())
 
-    def _save_checkpoints(self, initial=False, improved=False):
+    def _save_checkpoints(self, initial=False, improved=False, board=None):
         every = self.config["output"]["checkpoint_every"]
         final = self.epoch == self.config["train"]["epochs"] or self._stopped_early()
         ckpt = self._checkpoint()
@@ -140,6 +146,8 @@ class Trainer:
         if initial or final or self.epoch % every == 0:
             if self.epoch % every == 0 and not initial:
                 checkpoint.save(self.run_dir.epoch_checkpoint(self.epoch), ckpt)
+            if board is not None:  # the events of every epoch a resume will not train again are on disk first
+                board.flush()
             checkpoint.save(self.run_dir.last, ckpt)
             self.saved_epoch = self.epoch
 
@@ -204,13 +212,20 @@ class Trainer:
 
     def _fit(self, on_epoch, stop, progress=None):
         epochs = self.config["train"]["epochs"]
-        with self.run_dir.open_metrics() as log:
+        with self.run_dir.open_metrics() as log, self._event_log() as board:
             while self.epoch < epochs and not self._stopped_early():
-                record = self.run_epoch(progress)
+                try:
+                    record = self.run_epoch(progress)
+                except TrainingDiverged:
+                    if board is not None:
+                        board.end(self.config)
+                    raise
                 if self.schedule.kind != "constant":
                     record["alpha"] = self.optimizer.alpha  # the α this epoch used
                 self.metrics.append(record)
                 log.append(record)
+                if board is not None:
+                    board.epoch(record, None if self.optimizer.full_batch else self.optimizer.alpha)
                 monitored = record["val_loss"] if record["val_loss"] is not None else record["train_loss"]
                 if self.stopper is None:
                     improved = monitored < self.best_val_loss
@@ -219,21 +234,35 @@ class Trainer:
                 if improved:
                     self.best_val_loss, self.best_epoch = monitored, self.epoch
                 self.optimizer.alpha = self.schedule.epoch_end(self.epoch, len(self.data.splits["train"][1]), record)
-                self._save_checkpoints(improved=improved)
+                self._save_checkpoints(improved=improved, board=board)
                 if on_epoch:
                     on_epoch(record)
                 if stop is not None and self.epoch < epochs and stop():
+                    if board is not None:
+                        board.flush()
                     checkpoint.save(self.run_dir.last, self._checkpoint())
                     self.saved_epoch = self.epoch
                     raise Interrupted(f"{self.where}: interrupted after epoch {self.epoch} of {epochs}; "
                                       f"{self.run_dir.last} holds it")
-        if self.stopper is not None:
-            # last.npz stays the last epoch trained (the resume point); the network and the summary
-            # become the best epoch's, which best.npz holds.
-            best = checkpoint.load(self.run_dir.best)
-            self.net.params = {k: v.astype(self.net.dtype, copy=True) for k, v in best.params.items()}
-        # a finished run resumed: its summary.json already says this (unless a kill came before it was written)
-        return self.summary(write=not (self.finished and self.run_dir.summary.is_file()))
+            if self.stopper is not None:
+                # last.npz stays the last epoch trained (the resume point); the network and the summary
+                # become the best epoch's, which best.npz holds.
+                best = checkpoint.load(self.run_dir.best)
+                self.net.params = {k: v.astype(self.net.dtype, copy=True) for k, v in best.params.items()}
+            # a finished run resumed: its summary.json already says this (unless a kill came before it was written)
+            summary = self.summary(write=not (self.finished and self.run_dir.summary.is_file()))
+            if board is not None:
+                board.end(self.config, summary)
+        return summary
+
+    def _event_log(self):
+        """The TensorBoard event files of this session (``output.tensorboard``), else ``None``; none for a
+        resumed run that has nothing left to train, which writes no file."""
+        if not self.config["output"]["tensorboard"] or self.finished:
+            return contextlib.nullcontext()
+        from .tensorboard import EventLog
+
+        return EventLog(self.run_dir, self.epoch)
 
     def _stopped_early(self):
         return self.stopper is not None and self.stopper.reason is not None
