@@ -77,6 +77,7 @@ DEFAULTS = {
         "dir": None,                # the run directory; None: runs/<config file name> (see load)
         "checkpoint_every": 10,     # epochs; the last epoch is always saved
         "train_metrics": "running",  # train_loss/acc in metrics.jsonl: running (the epoch's minibatches) | full pass
+        "tensorboard": False,       # also write TensorBoard event files under RUN_DIR/tensorboard/ (nnctl[tensorboard])
     },
 }
 
@@ -270,6 +271,7 @@ SCHEMA = {
     "output.dir": _optional_string,
     "output.checkpoint_every": _int(1, MAX_INT),
     "output.train_metrics": _choice(TRAIN_METRICS),
+    "output.tensorboard": _bool,
 }
 
 

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 from .errors import NnctlError, RunDirError
-from .sweep import is_sweep_dir, sweep_runs
+from .sweep import is_sweep_dir, read_results, sweep_runs
 from .training.rundir import RunDir, read_metrics
 
 MAX_DRAWN = 1e200  # larger values are drawn at this height: a log axis and its ticks overflow long before 1.8e308
@@ -49,17 +49,20 @@ def _curves(axes, records, label=None, color=None, style="-"):
         ax.set_xlabel("epoch")
 
 
-def _loss_scale(axes):
+def _loss_scale(axes, shared=False):
     """Log y for loss panels spanning decades (a diverging run), with explicit limits: matplotlib's
-    autoscaled log axis overflows on losses near 1e300."""
+    autoscaled log axis overflows on losses near 1e300. ``shared``: the axes share their y axis, so their
+    lines are taken together."""
     import numpy as np
 
-    for ax in axes:
-        v = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()] or [np.zeros(0)])
+    for group in ([list(axes)] if shared else [[ax] for ax in axes]):
+        lines = [line for ax in group for line in ax.get_lines()]
+        v = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in lines] or [np.zeros(0)])
         v = v[np.isfinite(v) & (v > 0)]
         if len(v) and v.max() / v.min() > 50:
-            ax.set_yscale("log")
-            ax.set_ylim(v.min() / 2, v.max() * 2)
+            for ax in group:
+                ax.set_yscale("log")
+                ax.set_ylim(v.min() / 2, v.max() * 2)
 
 
 def decision_boundary(ax, run_dir, resolution=200, note=None):
@@ -127,12 +130,20 @@ def plot_run(run_dir, out, note=None):
     return _save(fig, out, plt)
 
 
-def plot_sweep(sweep_dir, out):
-    """Every run's curves overlaid, one colour per run, labelled by its overrides."""
+def plot_sweep(sweep_dir, out, metric="val_loss"):
+    """A few runs with one or two varying keys: every run's curves overlaid, one colour per run, labelled by
+    its overrides. More: small multiples of ``metric`` (``sweep_figure``)."""
+    from . import sweep_figure
+
     plt = _pyplot()
     runs = sweep_runs(sweep_dir)
     if not runs:
         raise RunDirError(f"{sweep_dir}: no runs in it (no results.csv, no run directories with metrics.jsonl)")
+    keys, rows = read_results(sweep_dir)
+    table = [{**row, "values": {k: row[k] for k in keys}, "run_dir": Path(sweep_dir) / row["run"]}
+             for row in rows or ()]
+    if table and (len(table) > sweep_figure.OVERLAY_MAX or sweep_figure.layout(keys, table)[0]):
+        return _save(sweep_figure.draw(plt, sweep_dir, keys, table, metric), out, plt)
     fig, axes = plt.subplots(2, 2, figsize=(15, 9))
     colors = plt.get_cmap("tab20" if len(runs) > 10 else "tab10")
     for i, (label, run_dir, status) in enumerate(runs):
@@ -164,13 +175,14 @@ def _save(fig, out, plt):
     return out
 
 
-def plot(path, out=None, note=None):
+def plot(path, out=None, note=None, metric="val_loss"):
     """Plot a run directory or a sweep directory; return the PNG's path (default ``path/plot.png``).
-    ``note(text)``, if given, hears which checkpoint a run's decision boundary is drawn from."""
+    ``note(text)``, if given, hears which checkpoint a run's decision boundary is drawn from; ``metric`` is
+    what a sweep's small multiples show."""
     path = Path(path)
     out = Path(out) if out is not None else path / "plot.png"
     if RunDir(path).metrics.is_file():
         return plot_run(path, out, note)
     if is_sweep_dir(path):
-        return plot_sweep(path, out)
+        return plot_sweep(path, out, metric)
     raise RunDirError(f"{path}: neither a run directory (no metrics.jsonl) nor a sweep directory (no results.csv)")

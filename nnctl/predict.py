@@ -17,11 +17,12 @@ from .training.checkpoint import TrainedModel
 
 
 def predict_lines(checkpoint_path, lines, where, proba=False, write=None, chunk=65536, id_column=None,
-                  with_label=False):
+                  with_label=False, digits=6):
     """Answer the CSV feature rows of ``lines`` (any iterable of text lines) chunk by chunk through
     ``write(text)``: one class name per line, or a probability CSV headed by the class names. With
     ``id_column`` (a column of the input's header) every answer starts with that row's id, under a header
-    row; ``with_label`` adds the predicted class as a last column ``label`` to the probabilities. Returns how
+    row; ``with_label`` adds the predicted class as a last column ``label`` to the probabilities; ``digits``
+    is how many significant digits a probability is printed with (17 keeps every bit of a float64). Returns how
     many rows held a category the network's training data did not (encoded as all zeros)."""
     model = TrainedModel.open(checkpoint_path)
     net, classes, preprocessor = model.net, model.class_names, model.preprocessor
@@ -42,14 +43,14 @@ def predict_lines(checkpoint_path, lines, where, proba=False, write=None, chunk=
         elif proba and id_column is None and not with_label:
             if done == 0:  # the header goes out with the first answers, so a bad first chunk prints nothing
                 csv.writer(out, lineterminator="\n").writerow(classes)  # quoted where a name holds , or "
-            np.savetxt(out, net.predict_proba(X), fmt="%.6g", delimiter=",")
+            np.savetxt(out, net.predict_proba(X), fmt=f"%.{digits}g", delimiter=",")
         else:
             writer = csv.writer(out, lineterminator="\n")
             if done == 0:
                 writer.writerow(head)
             columns = [frame.ids] if id_column is not None else []
             if proba:
-                columns += [[format(p, ".6g") for p in col] for col in net.predict_proba(X).T]
+                columns += [[format(p, f".{digits}g") for p in col] for col in net.predict_proba(X).T]
             if with_label or not proba:
                 columns.append([classes[k] for k in net.predict(X)])
             writer.writerows(zip(*columns))

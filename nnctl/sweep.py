@@ -92,6 +92,10 @@ def plan(config_path, grids, overrides=(), out=None):
     for name, combo in zip(names, combos):
         config = config_mod.load(config_path, [*overrides, *(_override(k, v) for k, v in zip(keys, combo))])
         config["output"]["dir"] = str(out_dir / name)
+        if config["output"]["tensorboard"]:  # refused here rather than in every run
+            from .training import tensorboard
+
+            tensorboard.check(RunDir(config["output"]["dir"]), str(config_path))
         runs.append((name, combo, config))
     return out_dir, keys, runs
 
@@ -226,9 +230,24 @@ def _fmt(value, column):
 def sweep_runs(sweep_dir):
     """``[(label, run_dir, status)]`` of a sweep, in ``results.csv`` order, labelled by their overrides."""
     sweep_dir = Path(sweep_dir)
-    results = sweep_dir / RESULTS
-    if not results.is_file():  # a directory of run directories without a table: label them by name
+    keys, rows = read_results(sweep_dir)
+    if rows is None:  # a directory of run directories without a table: label them by name
         return [(d.name, d, "") for d in sorted(sweep_dir.iterdir()) if RunDir(d).metrics.is_file()]
+    out = []
+    for row in rows:
+        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={row[k]}" for k in keys) or row["run"]
+        if row.get("status") and row["status"] != "ok":
+            label += f" ({row['status']})"
+        out.append((label, sweep_dir / row["run"], row.get("status", "")))
+    return out
+
+
+def read_results(sweep_dir):
+    """``(keys, rows)`` of ``results.csv``: the grid keys and one dict of cells (text) per run; ``([], None)``
+    when the directory has no table."""
+    results = Path(sweep_dir) / RESULTS
+    if not results.is_file():
+        return [], None
     try:
         with open(results, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
@@ -241,13 +260,7 @@ def sweep_runs(sweep_dir):
     if "run" not in fieldnames or any(not _plain_name(row.get("run")) or None in row for row in rows):
         raise RunDirError(f"{results}: not a sweep's results table (every row needs a run name, a folder "
                           f"of the sweep, and as many cells as the header)")
-    out = []
-    for row in rows:
-        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={row[k]}" for k in keys) or row["run"]
-        if row.get("status") and row["status"] != "ok":
-            label += f" ({row['status']})"
-        out.append((label, sweep_dir / row["run"], row.get("status", "")))
-    return out
+    return keys, rows
 
 
 def _plain_name(name):

@@ -3,8 +3,9 @@
 Runs group when they share what shapes the computation: the layers, activation, dtype, batch size, epochs,
 optimizer and the number of train rows (``GROUP_KEYS`` decides from the configs; the data, once prepared,
 confirms the layers and the rows). Only plain SGD groups (``optimizers.SGD``, the default), with any schedule,
-early stopping and either ``output.train_metrics``. Everything else — another optimizer, a run alone in its
-group, a network with a layer ``SGD`` fuses into backprop (``stacked.fusable_layers``) — is a normal run.
+early stopping and either ``output.train_metrics``. Everything else — another optimizer, TensorBoard event
+files (``output.tensorboard``), a run alone in its group, a network with a layer ``SGD`` fuses into backprop
+(``stacked.fusable_layers``) — is a normal run.
 
 Each run of a group is a ``Trainer`` of its own: its data (prepared by the code a run alone uses), its network
 (initialised from its seed), shuffling RNG, schedule, early stopping, run directory and checkpoints. Only the
@@ -40,7 +41,7 @@ MAX_STACK = 256
 def stackable(config):
     """Whether a run can be trained in a stack at all (before its data is read)."""
     model = config["model"]
-    return (config["train"]["optimizer"] in STACKED_OPTIMIZERS
+    return (config["train"]["optimizer"] in STACKED_OPTIMIZERS and not config["output"]["tensorboard"]
             and (model["hidden"] is not None or not fusable_layers(model["layers"])))
 
 

@@ -32,6 +32,7 @@ COMMANDS = {
     "plot": ("plot", "plot"),
     "config": ("config", "config_"),
     "runs": ("runs", "runs"),
+    "export": ("export", "export"),
 }
 
 

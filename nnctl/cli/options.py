@@ -7,16 +7,27 @@ from pathlib import Path
 import click
 
 
-class OutDir(click.Path):
-    """A directory to write; an empty string is refused (it would mean the current directory)."""
-
-    def __init__(self):
-        super().__init__(file_okay=False, path_type=Path)
+class OutPath(click.Path):
+    """A path to write; an empty string is refused (it would mean the current directory)."""
 
     def convert(self, value, param, ctx):
         if isinstance(value, str) and not value.strip():
             self.fail("must not be empty", param, ctx)
         return super().convert(value, param, ctx)
+
+
+class OutDir(OutPath):
+    """A directory to write."""
+
+    def __init__(self):
+        super().__init__(file_okay=False, path_type=Path)
+
+
+class OutFile(OutPath):
+    """A file to write."""
+
+    def __init__(self):
+        super().__init__(dir_okay=False, path_type=Path)
 
 
 class FiniteFloat(click.FloatRange):

@@ -15,7 +15,9 @@ from .options import checkpoint_of, emit, note
 @click.option("--id", "id_column", metavar="COLUMN",
               help="Start each answer with this column of the input (which needs a header); adds a header row.")
 @click.option("--label", "with_label", is_flag=True, help="With --proba: add the predicted class as a last column.")
-def predict(checkpoint_path, input_file, proba, id_column, with_label):
+@click.option("--digits", type=click.IntRange(1, 17), default=6, show_default=True,
+              help="With --proba: significant digits per probability (17 prints a float64 exactly).")
+def predict(checkpoint_path, input_file, proba, id_column, with_label, digits):
     """Predict one label per feature row of INPUT (CSV, header optional; '-' or nothing reads stdin)."""
     from ..errors import DataError
     from ..predict import predict_lines
@@ -28,7 +30,7 @@ def predict(checkpoint_path, input_file, proba, id_column, with_label):
     checkpoint_path = checkpoint_of(checkpoint_path)  # a run directory: its best.npz, else last.npz
     try:  # each chunk's answers are flushed, so they reach the next command of the pipeline as they are made
         unseen = predict_lines(checkpoint_path, input_file, where, proba, lambda text: emit(text, nl=False),
-                               id_column=id_column, with_label=with_label)
+                               id_column=id_column, with_label=with_label, digits=digits)
     except UnicodeDecodeError as exc:
         raise DataError(f"{where}: not UTF-8 text ({exc.reason})") from None
     if unseen:

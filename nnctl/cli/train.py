@@ -37,7 +37,12 @@ def train(config_path, overrides, out, resume, force, as_json, quiet, dry_run):
             raise click.UsageError("--dry-run describes a new run; a resumed one continues its own config")
         from .. import overview
 
-        RunDir(str(out) if out is not None else config["output"]["dir"]).check(resume, force)
+        run_dir = RunDir(str(out) if out is not None else config["output"]["dir"])
+        run_dir.check(resume, force)
+        if config["output"]["tensorboard"]:
+            from ..training import tensorboard
+
+            tensorboard.check(run_dir, str(config_path))
         from ..data.dataset import prepare_sized
         from ..training.checkpoint import build_network
 

@@ -2,8 +2,10 @@
 
 ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one JSON object per epoch, appended as training
 goes), ``checkpoints/last.npz`` (what ``--resume`` continues from), ``checkpoints/best.npz``,
-``checkpoints/epoch-NNNN.npz`` every ``output.checkpoint_every`` epochs, and ``summary.json``.
-Every file but ``metrics.jsonl`` is replaced atomically; ``metrics.jsonl`` is appended unbuffered.
+``checkpoints/epoch-NNNN.npz`` every ``output.checkpoint_every`` epochs, ``summary.json``, and with
+``output.tensorboard`` the event files under ``tensorboard/`` (written by ``tensorboard.py``, named here).
+Every file but ``metrics.jsonl`` and the event files is replaced atomically; ``metrics.jsonl`` is appended
+unbuffered.
 """
 from __future__ import annotations
 
@@ -17,9 +19,16 @@ from pathlib import Path
 from ..errors import RunDirError
 from ..files import remove_stale_temps, write_text
 
-RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "checkpoints")
+RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "checkpoints", "tensorboard")
 LOCK_FILE = ".nnctl.lock"  # held (flock) by the process writing the run; the OS releases it when that process dies
 CHECKPOINT_NAME = re.compile(r"(last|best|epoch-\d{4,})\.npz")  # the checkpoints nnctl writes
+# tensorboardX names an event file events.out.tfevents.<seconds>.<host><suffix>; nnctl's suffixes mark its own:
+# .nnctl.<epoch the session started from, 10 digits> for a session's epochs, .nnctl.hparams for a run's end.
+# Sorted by name (as TensorBoard reads them), the files of a run are in the order they were written.
+EVENTS_SUFFIX = ".nnctl.{start:010d}"
+HPARAMS_SUFFIX = ".nnctl.hparams"
+EVENT_FILE = re.compile(r"events\.out\.tfevents\.\d+\..*\.nnctl\.(\d{10}|hparams)")
+HPARAMS_FILE = re.compile(r"events\.out\.tfevents\.\d+\..*\.nnctl\.hparams")
 
 
 class RunDir:
@@ -31,6 +40,7 @@ class RunDir:
         self.config = self.path / "config.yaml"
         self.metrics = self.path / "metrics.jsonl"
         self.summary = self.path / "summary.json"
+        self.tensorboard = self.path / "tensorboard"
         self.last = self.checkpoints / "last.npz"
         self.best = self.checkpoints / "best.npz"
         self.lock = None  # a RunLock while this process writes the directory (see prepare)
@@ -76,13 +86,14 @@ class RunDir:
 
     def _refusals(self, resume, force):
         existing = [name for name in RUN_FILES if (self.path / name).exists()
-                    and not (name == "checkpoints" and self.checkpoints.is_dir() and not any(self.checkpoints.iterdir()))]
+                    and not ((self.path / name).is_dir() and not any((self.path / name).iterdir()))]
         if existing and not (resume or force):
             raise RunDirError(f"{self.path}: already holds a run ({', '.join(existing)}); "
                               "use --resume to continue it or --force to replace it")
-        if force and not resume and self.checkpoints.is_symlink():
-            raise RunDirError(f"{self.path}: checkpoints is a symbolic link; --force replaces only a run's own "
-                              "files, so remove the link or write the run elsewhere (--out)")
+        for folder in (self.checkpoints, self.tensorboard):
+            if force and not resume and folder.is_symlink():
+                raise RunDirError(f"{self.path}: {folder.name} is a symbolic link; --force replaces only a run's "
+                                  "own files, so remove the link or write the run elsewhere (--out)")
         if resume and not self.last.is_file():
             raise RunDirError(f"{self.path}: nothing to resume (no checkpoints/last.npz; a run stopped before its "
                               "first checkpoint has to start again with --force)")
@@ -97,8 +108,26 @@ class RunDir:
                 for old in self.checkpoints.iterdir():
                     if CHECKPOINT_NAME.fullmatch(old.name) and old.is_file() and not old.is_symlink():
                         old.unlink()
+                self.remove_event_files(EVENT_FILE)
         except OSError as exc:
             raise RunDirError(f"{self.path}: cannot write the run directory ({exc.strerror or exc})") from None
+
+    def event_files(self, pattern=EVENT_FILE):
+        """nnctl's event files in ``tensorboard/`` whose name matches ``pattern``, sorted by name."""
+        if not self.tensorboard.is_dir() or self.tensorboard.is_symlink():
+            return []
+        return sorted(p for p in self.tensorboard.iterdir()
+                      if pattern.fullmatch(p.name) and p.is_file() and not p.is_symlink())
+
+    def remove_event_files(self, pattern=EVENT_FILE):
+        """Delete nnctl's event files matching ``pattern``, and ``tensorboard/`` if that leaves it empty."""
+        try:
+            for path in self.event_files(pattern):
+                path.unlink()
+            if self.tensorboard.is_dir() and not self.tensorboard.is_symlink() and not any(self.tensorboard.iterdir()):
+                self.tensorboard.rmdir()
+        except OSError as exc:
+            raise RunDirError(f"{self.tensorboard}: cannot write ({exc.strerror or exc})") from None
 
     def release(self):
         """Let other processes write the run directory (also done by the OS when this process ends)."""

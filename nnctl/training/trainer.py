@@ -4,6 +4,7 @@ The epoch itself is ``loop.run_epoch``; the files are ``rundir.RunDir`` and ``ch
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import math
@@ -20,11 +21,11 @@ from ..model.network import EVAL_CHUNK, evaluate
 from ..text import number
 from . import checkpoint, optimizers
 from .loop import DIVERGENCE_FACTOR, TRAIN_METRICS, loss_limit, run_epoch
-from .rundir import RunDir, finite_or_none
+from .rundir import HPARAMS_FILE, RunDir, finite_or_none
 from .schedules import Schedule
 from .stopping import EarlyStopping
 
-RESUMABLE_KEYS = ("train.epochs", "output.dir", "output.checkpoint_every")
+RESUMABLE_KEYS = ("train.epochs", "output.dir", "output.checkpoint_every", "output.tensorboard")
 
 
 def _flat_differences(a, b, prefix=""):
@@ -43,6 +44,10 @@ class Trainer:
         arrays) when the caller has it (runs of a stacked sweep share it), else read here."""
         self.config = config
         self.where = where
+        if config["output"]["tensorboard"]:
+            from . import tensorboard
+
+            tensorboard.check(RunDir(run_dir), where)
         # model.layers from the data, for model.hidden
         self.data = prepare_sized(config, where, keep_raw=False) if data is None else sized(config, data, where)
         self.net = checkpoint.build_network(config)  # before the run directory: a network too big for memory writes nothing
@@ -115,6 +120,7 @@ class Trainer:
         if not self.finished:
             self.run_dir.write_config(config_mod.dump(self.config))
             self.run_dir.rewrite_metrics(self.metrics)
+            self.run_dir.remove_event_files(HPARAMS_FILE)  # TensorBoard's note of the run's end: it goes on
 
     def _checkpoint(self):
         meta = {
@@ -137,7 +143,7 @@ class Trainer:
         }
         return checkpoint.Checkpoint(self.net.params, self.data.scaler, meta, self.optimizer.state())
 
-    def _save_checkpoints(self, initial=False, improved=False):
+    def _save_checkpoints(self, initial=False, improved=False, board=None):
         every = self.config["output"]["checkpoint_every"]
         final = self.epoch == self.config["train"]["epochs"] or self._stopped_early()
         ckpt = self._checkpoint()
@@ -146,6 +152,8 @@ class Trainer:
         if initial or final or self.epoch % every == 0:
             if self.epoch % every == 0 and not initial:
                 checkpoint.save(self.run_dir.epoch_checkpoint(self.epoch), ckpt)
+            if board is not None:  # the events of every epoch a resume will not train again are on disk first
+                board.flush()
             checkpoint.save(self.run_dir.last, ckpt)
             self.saved_epoch = self.epoch
 
@@ -214,28 +222,39 @@ class Trainer:
 
     def _fit(self, on_epoch, stop, progress=None):
         epochs = self.config["train"]["epochs"]
-        with self.run_dir.open_metrics() as log:
+        with self.run_dir.open_metrics() as log, self._event_log() as board:
             while self.running:
-                record = self.run_epoch(progress)
-                self.log_epoch(record, log)
+                try:
+                    record = self.run_epoch(progress)
+                except TrainingDiverged:
+                    if board is not None:
+                        board.end(self.config)
+                    raise
+                self.log_epoch(record, log, board)
                 if on_epoch:
                     on_epoch(record)
                 if stop is not None and self.epoch < epochs and stop():
-                    raise self.interrupt()
-        return self.finish()
+                    raise self.interrupt(board)
+            summary = self.finish()
+            if board is not None:
+                board.end(self.config, summary)
+        return summary
 
     @property
     def running(self):
         """Whether epochs are left to train: not all of ``train.epochs`` done, and not stopped early."""
         return self.epoch < self.config["train"]["epochs"] and not self._stopped_early()
 
-    def log_epoch(self, record, log):
-        """After an epoch: its record to ``metrics.jsonl`` (``log``, a ``MetricsLog``), the best epoch, early
-        stopping, the schedule's next α, and the checkpoints due."""
+    def log_epoch(self, record, log, board=None):
+        """After an epoch: its record to ``metrics.jsonl`` (``log``, a ``MetricsLog``) and to TensorBoard's
+        ``board`` (an ``EventLog``, if any), the best epoch, early stopping, the schedule's next α, and the
+        checkpoints due."""
         if self.schedule.kind != "constant":
             record["alpha"] = self.optimizer.alpha  # the α this epoch used
         self.metrics.append(record)
         log.append(record)
+        if board is not None:
+            board.epoch(record, None if self.optimizer.full_batch else self.optimizer.alpha)
         monitored = record["val_loss"] if record["val_loss"] is not None else record["train_loss"]
         if self.stopper is None:
             improved = monitored < self.best_val_loss
@@ -244,10 +263,12 @@ class Trainer:
         if improved:
             self.best_val_loss, self.best_epoch = monitored, self.epoch
         self.optimizer.alpha = self.schedule.epoch_end(self.epoch, len(self.data.splits["train"][1]), record)
-        self._save_checkpoints(improved=improved)
+        self._save_checkpoints(improved=improved, board=board)
 
-    def interrupt(self):
-        """Bring ``last.npz`` up to the epoch trained; return the ``Interrupted`` to raise."""
+    def interrupt(self, board=None):
+        """Bring ``last.npz`` (and ``board``'s events) up to the epoch trained; return the ``Interrupted`` to raise."""
+        if board is not None:
+            board.flush()
         checkpoint.save(self.run_dir.last, self._checkpoint())
         self.saved_epoch = self.epoch
         return Interrupted(f"{self.where}: interrupted after epoch {self.epoch} of {self.config['train']['epochs']}; "
@@ -262,6 +283,15 @@ class Trainer:
             self.net.params = {k: v.astype(self.net.dtype, copy=True) for k, v in best.params.items()}
         # a finished run resumed: its summary.json already says this (unless a kill came before it was written)
         return self.summary(write=not (self.finished and self.run_dir.summary.is_file()))
+
+    def _event_log(self):
+        """The TensorBoard event files of this session (``output.tensorboard``), else ``None``; none for a
+        resumed run that has nothing left to train, which writes no file."""
+        if not self.config["output"]["tensorboard"] or self.finished:
+            return contextlib.nullcontext()
+        from .tensorboard import EventLog
+
+        return EventLog(self.run_dir, self.epoch)
 
     def _stopped_early(self):
         return self.stopper is not None and self.stopper.reason is not None

@@ -212,3 +212,43 @@ def test_plot_of_damaged_and_huge_metrics(small_config, tmp_path):
     assert result.exit_code == 2
     assert "not a sweep's results table" in result.stderr and result.stderr.count("\n") == 1
 
+
+
+def test_plot_of_a_large_sweep_is_small_multiples_with_the_best_run_and_divergence_marked(small_config, tmp_path):
+    """24 runs over three keys and seeds: a panel per (input_scale, activation), a colour per α, the seeds of a
+    setting in its colour, the best run (lowest val_loss, as `nnctl runs` marks it) starred, diverged runs named."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nnctl import sweep_figure
+    from nnctl.sweep import read_results
+
+    sweep = tmp_path / "sweep"
+    result = invoke("sweep", small_config, "--set", "data.scaler=none", "--grid", "data.input_scale=1,1000",
+                    "--grid", "model.activation=sigmoid,relu", "--grid", "train.alpha=0.1,1e6",
+                    "--grid", "seed=0,1,2", "--out", sweep, "-q", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) == 24 and any(r["status"] == "diverged" for r in rows)
+    keys, table = read_results(sweep)
+    table = [{**row, "values": {k: row[k] for k in keys}, "run_dir": sweep / row["run"]} for row in table]
+    fig = sweep_figure.draw(plt, sweep, keys, table)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    titles = [ax.get_title().split(" (")[0] for ax in panels]
+    assert titles == [f"input_scale={s}, activation={a}" for s in ("1.0", "1000.0") for a in ("sigmoid", "relu")]
+    for ax, (s, a) in zip(panels, [(s, a) for s in ("1.0", "1000.0") for a in ("sigmoid", "relu")]):
+        members = [r for r in table if (r["values"]["data.input_scale"], r["values"]["model.activation"]) == (s, a)]
+        n = sum(r["status"] == "diverged" for r in members)
+        assert (f"({n} diverged)" in ax.get_title()) == (n > 0)
+        assert len(ax.get_lines()) >= len(members) - n  # every run that has a curve is drawn
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    best = min((r for r in table if r["status"] == "ok"), key=lambda r: float(r["val_loss"]))
+    assert legend[:2] == ["alpha=0.1", "alpha=1000000.0"]
+    assert f"best: {', '.join(f'{k.rsplit(chr(46), 1)[-1]}={best[k]}' for k in keys)}" in legend
+    plt.close(fig)
+    figure = tmp_path / "acc.png"
+    result = invoke("plot", sweep, "--metric", "val_acc", "--out", figure)
+    assert result.exit_code == 0, result.stderr
+    assert figure.read_bytes()[:4] == b"\x89PNG"

@@ -75,7 +75,7 @@ def test_only_the_cli_imports_click(path):
     assert offending(path, ["click", "nnctl.cli"]) == []
 
 
-RUN_FILES = re.compile(r'/\s*"(config\.yaml|metrics\.jsonl|summary\.json|checkpoints|last\.npz|best\.npz)"')
+RUN_FILES = re.compile(r'/\s*"(config\.yaml|metrics\.jsonl|summary\.json|checkpoints|last\.npz|best\.npz|tensorboard)"')
 
 
 @pytest.mark.parametrize("path", MODULES, ids=name_of)

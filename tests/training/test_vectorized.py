@@ -171,3 +171,10 @@ def test_a_large_group_is_cut_into_stacks_of_at_most_max_stack_runs():
     groups, rest = vectorized.plan_groups(configs)
     assert [len(g) for g in groups] == [vectorized.MAX_STACK, vectorized.MAX_STACK, 3] and rest == []
     assert sorted(i for g in groups for i in g) == list(range(len(configs)))
+
+
+def test_runs_that_write_tensorboard_events_are_normal_runs():
+    from nnctl import config as config_mod
+
+    configs = [config_mod.resolve(None, [f"seed={i}", f"output.tensorboard={str(i < 2).lower()}"]) for i in range(4)]
+    assert vectorized.plan_groups(configs) == ([[2, 3]], [0, 1])
