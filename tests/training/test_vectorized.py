@@ -178,3 +178,26 @@ def test_runs_that_write_tensorboard_events_are_normal_runs():
 
     configs = [config_mod.resolve(None, [f"seed={i}", f"output.tensorboard={str(i < 2).lower()}"]) for i in range(4)]
     assert vectorized.plan_groups(configs) == ([[2, 3]], [0, 1])
+
+
+def test_a_write_batch_writes_the_last_contents_of_each_file_and_on_failure_none(tmp_path):
+    from nnctl import files
+    from nnctl.errors import RunDirError
+
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("old a")
+    with files.write_batch() as flush:
+        files.write_text(a, "first")
+        files.write_text(a, "second")
+        files.write_text(b, "b")
+        assert a.read_text() == "old a" and not b.exists()  # nothing is written before the flush
+        flush()
+        assert (a.read_text(), b.read_text()) == ("second", "b")
+        files.write_text(a, "third")
+    assert a.read_text() == "third"
+    with pytest.raises(RunDirError, match="missing/c.txt: cannot write"):
+        with files.write_batch():
+            files.write_text(a, "never")
+            files.write_text(tmp_path / "missing" / "c.txt", "c")
+    assert a.read_text() == "third"  # no file of a failed batch is renamed into place
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]  # and no temporary file is left
