@@ -7,8 +7,8 @@ end of the sweep.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
-
 import csv
 import io
 import itertools
@@ -100,25 +100,36 @@ def check_out_dir(out_dir, runs, force):
     taken = [p for p in [out_dir / RESULTS, *(RunDir(out_dir / name).config for name, _, _ in runs)]
              if p.exists()]
     if taken and not force:
-        raise RunDirError(f"{out_dir}: already holds a sweep ({taken[0]}); use --force to replace it")
+        raise RunDirError(f"{out_dir}: already holds a sweep ({taken[0]}); use --resume to continue it "
+                          "or --force to replace it")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunDirError(f"{out_dir}: cannot create the sweep directory ({exc.strerror or exc})") from None
 
 
-def run_one(config, force, where):
-    """Train one run in this process; return its figures and status. Never raises an ``Exception``."""
+def error_row(message, seconds=None):
+    """A run's row before (or without) its figures: status ``error`` with ``message``."""
+    row = dict.fromkeys(FIGURES)
+    row.update(epochs=0, status="error", message=message, seconds=seconds)
+    return row
+
+
+def run_one(config, force, where, resume=False):
+    """Train one run in this process; return its figures and status. Never raises an ``Exception``.
+    ``resume``: continue the run from its ``checkpoints/last.npz`` when it has one, else train it afresh."""
     from .training.trainer import Trainer
 
     start = time.perf_counter()
-    row = dict.fromkeys(FIGURES)
-    row.update(epochs=0, status="ok", message="")
+    row = error_row("")
+    row["status"] = "ok"
+    run_dir = config["output"]["dir"]
+    resume = resume and RunDir(run_dir).last.is_file()
     try:
-        summary = Trainer(config, config["output"]["dir"], force=force, where=where).fit()
+        summary = Trainer(config, run_dir, resume=resume, force=force and not resume, where=where).fit()
         row.update({k: summary[k] for k in FIGURES}, epochs=summary["epochs"])
     except TrainingDiverged as exc:
-        row.update(status="diverged", message=str(exc), epochs=_epochs_done(config["output"]["dir"]))
+        row.update(status="diverged", message=str(exc), epochs=_epochs_done(run_dir))
     except NnctlError as exc:
         row.update(status="error", message=str(exc))
     except Exception as exc:  # one broken run must not end the sweep; its row says what happened
@@ -136,25 +147,53 @@ def _epochs_done(run_dir):
     return records[-1]["epoch"] if records else 0
 
 
-def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_result=None):
-    """Run a sweep; write ``out/results.csv``; return ``(out_dir, keys, rows)`` in grid order."""
+def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_result=None, scheduler=None,
+        resume=False, repeat=1):
+    """Run a sweep; write ``out/results.csv`` (and ``summary.csv`` when ``repeat`` > 1); return
+    ``(out_dir, keys, rows)`` in grid order. ``scheduler``: the address of a Dask scheduler to run the
+    trainings on (``nnctl/distributed.py``); ``resume``: keep the runs that ended, continue the others
+    (``nnctl/sweep_state.py``); ``repeat``: each point with that many seeds (``nnctl/sweep_repeat.py``)."""
+    from . import distributed, sweep_repeat, sweep_state
+
+    grids, overrides = sweep_repeat.with_seeds(config_path, grids, overrides, repeat)
     out_dir, keys, runs = plan(config_path, grids, overrides, out)
-    check_out_dir(out_dir, runs, force)
-    from joblib import Parallel, delayed
+    if scheduler:
+        out_dir = distributed.absolute(out_dir, runs)
+    kept = sweep_state.start(out_dir, keys, runs, force, resume)
+    from joblib import delayed
 
     where = str(config_path)
     # the grid's values as given, before a run fills in what the data decides (model.hidden -> model.layers)
     points = [{k: copy.deepcopy(config_mod.get(config, k)) for k in keys} for _, _, config in runs]
-    tasks = (delayed(run_one)(config, force, f"{where} [{name}]") for name, _, config in runs)
-    rows = []
-    results = Parallel(n_jobs=min(jobs, len(runs)), return_as="generator")(tasks)  # no idle workers
-    for (name, _, config), point, result in zip(runs, points, results):
-        row = {"run": name, **point, **result}
-        rows.append(row)
-        if on_result:
-            on_result(row, len(rows), len(runs))
+    rows = [{"run": runs[i][0], **points[i], **kept[i]} if i in kept else None for i in range(len(runs))]
+    todo = [i for i in range(len(runs)) if i not in kept]
+    # force: the sweep directory was checked above, so whatever a run directory holds now is this sweep's own
+    # (a run that a lost Dask worker had started, or one being resumed that has no checkpoint yet)
+    if scheduler:
+        paths = {p for i in todo for p in distributed.shared_paths(runs[i][2], out_dir)}
+        tasks = (delayed(distributed.cluster_task)(i, runs[i][2], True, resume, f"{where} [{runs[i][0]}]",
+                                                   distributed.shared_paths(runs[i][2], out_dir)) for i in todo)
+        executor = distributed.parallel(scheduler, out_dir, paths)
+    else:
+        from joblib import Parallel
+
+        tasks = (delayed(_task)(i, runs[i][2], True, resume, f"{where} [{runs[i][0]}]") for i in todo)
+        executor = contextlib.nullcontext(Parallel(n_jobs=max(1, min(jobs, len(todo))),  # no idle workers
+                                                   return_as="generator_unordered"))
+    if todo:
+        with executor as parallel:
+            for done, (i, result) in enumerate(parallel(tasks), len(kept) + 1):  # as runs finish
+                rows[i] = {"run": runs[i][0], **points[i], **result}
+                if on_result:
+                    on_result(rows[i], done, len(runs))
     write_text(out_dir / RESULTS, to_csv(keys, rows))
+    if repeat > 1:
+        write_text(out_dir / sweep_repeat.SUMMARY, sweep_repeat.to_csv(*sweep_repeat.summarize(keys, rows)))
     return out_dir, keys, rows
+
+
+def _task(index, config, force, resume, where):
+    return index, run_one(config, force, where, resume)
 
 
 def columns(keys):
