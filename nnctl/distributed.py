@@ -100,21 +100,25 @@ def _backend_class():
 
 
 @contextlib.contextmanager
-def parallel(address, out_dir, paths):
-    """A joblib ``Parallel`` running on the cluster at ``address``, after checking that it has workers and
-    that each sees ``paths`` (the sweep directory and the data files)."""
+def connect(address):
+    """A ``distributed.Client`` of the scheduler at ``address``, with at least one worker; closed on leaving."""
     try:
         import distributed
-        from joblib import Parallel, parallel_config
+        from distributed.comm import get_address_host_port
     except ImportError:
         raise ClusterError(f"--scheduler: needs Dask distributed; {INSTALL}") from None
     import logging
 
+    try:
+        get_address_host_port(address)
+    except ValueError as exc:
+        raise ClusterError(f"--scheduler {address}: not a scheduler address ({exc}); e.g. tcp://10.0.0.5:8786") \
+            from None
     logging.getLogger("distributed").setLevel(logging.ERROR)  # its connection warnings would repeat our one line
     try:
         client = distributed.Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
-    except Exception as exc:  # OSError, TimeoutError, ValueError for an address it cannot parse
-        raise ClusterError(f"--scheduler {address}: cannot reach a Dask scheduler there within {CONNECT_SECONDS} s "
+    except Exception as exc:  # OSError, TimeoutError
+        raise ClusterError(f"--scheduler {address}: no Dask scheduler answers there within {CONNECT_SECONDS} s "
                            f"({type(exc).__name__}: {exc or 'no answer'})") from None
     try:
         try:
@@ -122,22 +126,32 @@ def parallel(address, out_dir, paths):
         except Exception:
             raise ClusterError(f"--scheduler {address}: no worker has joined the scheduler within "
                                f"{WORKERS_SECONDS} s; start some with: dask worker {address}") from None
-        try:
-            seen = client.run(_unseen, sorted(set(paths)))
-        except Exception as exc:  # the function could not be unpickled there: no nnctl on the worker
-            raise ClusterError(f"--scheduler {address}: the workers cannot run nnctl ({type(exc).__name__}: "
-                               f"{exc}); install nnctl on every worker") from None
-        for worker, (host, unseen) in sorted(seen.items()):
-            if unseen:
-                raise ClusterError(f"--scheduler {address}: {unseen[0]}: not visible on worker {worker} ({host}); "
-                                   "a sweep on a cluster needs a file system shared by this machine and every "
-                                   "worker, at the same paths")
-        backend = _backend_class()(client=client, wait_for_workers_timeout=WORKERS_SECONDS)
-        with parallel_config(backend=backend):
-            # one run per task, so that each streams back as it finishes and a lost worker costs one run
-            yield Parallel(n_jobs=-1, batch_size=1, return_as="generator_unordered")
+        yield client
     finally:
         client.close()
+
+
+def execute(client, todo, force, resume, out_dir):
+    """``(index, row)`` of each ``(index, config, where)`` of ``todo`` as it finishes on the cluster, after
+    checking that every worker sees the sweep directory and the data files."""
+    from joblib import Parallel, delayed, parallel_config
+
+    address = client.scheduler.address
+    paths = {i: shared_paths(config, out_dir) for i, config, _ in todo}
+    try:
+        seen = client.run(_unseen, sorted({p for ps in paths.values() for p in ps}))
+    except Exception as exc:  # the function could not be unpickled there: no nnctl on the worker
+        raise ClusterError(f"--scheduler {address}: the workers cannot run nnctl ({type(exc).__name__}: "
+                           f"{exc}); install nnctl on every worker") from None
+    for worker, (host, unseen) in sorted(seen.items()):
+        if unseen:
+            raise ClusterError(f"--scheduler {address}: {unseen[0]}: not visible on worker {worker} ({host}); "
+                               "a sweep on a cluster needs a file system shared by this machine and every "
+                               "worker, at the same paths")
+    tasks = (delayed(cluster_task)(i, config, force, resume, where, paths[i]) for i, config, where in todo)
+    with parallel_config(backend=_backend_class()(client=client, wait_for_workers_timeout=WORKERS_SECONDS)):
+        # one run per task, so that each streams back as it finishes and a lost worker costs one run
+        yield from Parallel(n_jobs=-1, batch_size=1, return_as="generator_unordered")(tasks)
 
 
 def absolute(out_dir, runs):

@@ -157,39 +157,39 @@ def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_resu
 
     grids, overrides = sweep_repeat.with_seeds(config_path, grids, overrides, repeat)
     out_dir, keys, runs = plan(config_path, grids, overrides, out)
-    if scheduler:
-        out_dir = distributed.absolute(out_dir, runs)
-    kept = sweep_state.start(out_dir, keys, runs, force, resume)
-    from joblib import delayed
-
-    where = str(config_path)
-    # the grid's values as given, before a run fills in what the data decides (model.hidden -> model.layers)
-    points = [{k: copy.deepcopy(config_mod.get(config, k)) for k in keys} for _, _, config in runs]
-    rows = [{"run": runs[i][0], **points[i], **kept[i]} if i in kept else None for i in range(len(runs))]
-    todo = [i for i in range(len(runs)) if i not in kept]
-    # force: the sweep directory was checked above, so whatever a run directory holds now is this sweep's own
-    # (a run that a lost Dask worker had started, or one being resumed that has no checkpoint yet)
-    if scheduler:
-        paths = {p for i in todo for p in distributed.shared_paths(runs[i][2], out_dir)}
-        tasks = (delayed(distributed.cluster_task)(i, runs[i][2], True, resume, f"{where} [{runs[i][0]}]",
-                                                   distributed.shared_paths(runs[i][2], out_dir)) for i in todo)
-        executor = distributed.parallel(scheduler, out_dir, paths)
-    else:
-        from joblib import Parallel
-
-        tasks = (delayed(_task)(i, runs[i][2], True, resume, f"{where} [{runs[i][0]}]") for i in todo)
-        executor = contextlib.nullcontext(Parallel(n_jobs=max(1, min(jobs, len(todo))),  # no idle workers
-                                                   return_as="generator_unordered"))
-    if todo:
-        with executor as parallel:
-            for done, (i, result) in enumerate(parallel(tasks), len(kept) + 1):  # as runs finish
-                rows[i] = {"run": runs[i][0], **points[i], **result}
-                if on_result:
-                    on_result(rows[i], done, len(runs))
+    with distributed.connect(scheduler) if scheduler else contextlib.nullcontext() as client:
+        if client is not None:
+            out_dir = distributed.absolute(out_dir, runs)
+        kept = sweep_state.start(out_dir, keys, runs, force, resume)
+        # the grid's values as given, before a run fills in what the data decides (model.hidden -> model.layers)
+        points = [{k: copy.deepcopy(config_mod.get(config, k)) for k in keys} for _, _, config in runs]
+        rows = [{"run": runs[i][0], **points[i], **kept[i]} if i in kept else None for i in range(len(runs))]
+        todo = [(i, runs[i][2], f"{config_path} [{runs[i][0]}]") for i in range(len(runs)) if i not in kept]
+        results = _execute(todo, resume, jobs, client, out_dir) if todo else ()
+        for done, (i, result) in enumerate(results, len(kept) + 1):  # as runs finish
+            rows[i] = {"run": runs[i][0], **points[i], **result}
+            if on_result:
+                on_result(rows[i], done, len(runs))
     write_text(out_dir / RESULTS, to_csv(keys, rows))
     if repeat > 1:
         write_text(out_dir / sweep_repeat.SUMMARY, sweep_repeat.to_csv(*sweep_repeat.summarize(keys, rows)))
     return out_dir, keys, rows
+
+
+def _execute(todo, resume, jobs, client, out_dir):
+    """``(index, row)`` of each ``(index, config, where)`` of ``todo`` as it finishes: trained in ``jobs``
+    local worker processes, or on the Dask cluster of ``client``."""
+    from joblib import Parallel, delayed
+
+    # force: the sweep directory was checked, so whatever a run directory holds now is this sweep's own
+    # (a run that a lost Dask worker had started, or one being resumed that has no checkpoint yet)
+    if client is not None:
+        from .distributed import execute
+
+        yield from execute(client, todo, True, resume, out_dir)
+        return
+    tasks = (delayed(_task)(i, config, True, resume, where) for i, config, where in todo)
+    yield from Parallel(n_jobs=min(jobs, len(todo)), return_as="generator_unordered")(tasks)  # no idle workers
 
 
 def _task(index, config, force, resume, where):
