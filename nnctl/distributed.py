@@ -19,6 +19,7 @@ from .errors import ClusterError, NnctlError
 
 CONNECT_SECONDS = 5  # an unreachable scheduler is refused after this long
 WORKERS_SECONDS = 10  # a scheduler without workers: how long to wait for the first to join
+STOP_POLL_SECONDS = 0.5  # a run on the cluster checks this often whether the sweep was interrupted
 INSTALL = "pip install 'nnctl[dask]'"
 
 
@@ -35,6 +36,13 @@ def _unseen(paths):
     return socket.gethostname(), [p for p in paths if not os.path.exists(p)]
 
 
+def _probe(paths):
+    """On a worker: ``(host, [paths it cannot see], its nnctl version)``."""
+    from . import __version__
+
+    return (*_unseen(paths), __version__)
+
+
 def check_visible(paths, where):
     """In the task, on the worker: refuse a run whose files this machine cannot see (no shared file system)."""
     host, unseen = _unseen(paths)
@@ -43,20 +51,43 @@ def check_visible(paths, where):
                            "needs a file system shared by this machine and every worker, at the same paths")
 
 
-def cluster_task(index, config, force, resume, where, paths):
-    """A run as a cluster task: checks that the worker sees its files, then trains it like a local run."""
+def cluster_task(index, config, force, resume, where, paths, stop=None):
+    """A run as a cluster task: checks that the worker sees its files, then trains it like a local run.
+    ``stop``: the name of the Dask ``Event`` that the sweep sets when it is interrupted."""
     from .sweep import error_row, run_one
 
     try:
         check_visible(paths, where)
     except NnctlError as exc:
         return index, error_row(str(exc))
-    return index, run_one(config, force, where, resume)
+    return index, run_one(config, force, where, resume, stop=_stop_asked(stop) if stop else None)
+
+
+def _stop_asked(name):
+    """``stop()`` for ``Trainer.fit``: whether the sweep's stop event is set, asked of the scheduler at most
+    once every ``STOP_POLL_SECONDS`` (an epoch can take a millisecond). Dask cannot interrupt a running task,
+    so this is how an interrupted sweep stops its runs on the cluster: at an epoch's end, checkpoint saved."""
+    import time
+
+    from distributed import Event
+
+    event, asked = Event(name), [time.monotonic()]
+
+    def stop():
+        now = time.monotonic()
+        if now - asked[0] < STOP_POLL_SECONDS:
+            return False
+        asked[0] = now
+        try:
+            return event.is_set()
+        except Exception:  # the scheduler is gone: the run goes on, as it would without the event
+            return False
+    return stop
 
 
 def _lost(exc):
     """The result of a task that Dask gave up on, for each run of its batch."""
-    def result(index, config, force, resume, where, paths):
+    def result(index, config, force, resume, where, paths, stop=None):
         from .sweep import error_row
 
         return index, error_row(f"{where}: lost on the Dask cluster ({type(exc).__name__}: {exc}); "
@@ -136,22 +167,36 @@ def execute(client, todo, force, resume, out_dir):
     checking that every worker sees the sweep directory and the data files."""
     from joblib import Parallel, delayed, parallel_config
 
+    from . import __version__
+
     address = client.scheduler.address
     paths = {i: shared_paths(config, out_dir) for i, config, _ in todo}
     try:
-        seen = client.run(_unseen, sorted({p for ps in paths.values() for p in ps}))
+        seen = client.run(_probe, sorted({p for ps in paths.values() for p in ps}))
     except Exception as exc:  # the function could not be unpickled there: no nnctl on the worker
         raise ClusterError(f"--scheduler {address}: the workers cannot run nnctl ({type(exc).__name__}: "
                            f"{exc}); install nnctl on every worker") from None
-    for worker, (host, unseen) in sorted(seen.items()):
+    for worker, (host, unseen, version) in sorted(seen.items()):
+        if version != __version__:
+            raise ClusterError(f"--scheduler {address}: worker {worker} ({host}) runs nnctl {version}, this "
+                               f"machine {__version__}; install the same nnctl on every worker")
         if unseen:
             raise ClusterError(f"--scheduler {address}: {unseen[0]}: not visible on worker {worker} ({host}); "
                                "a sweep on a cluster needs a file system shared by this machine and every "
                                "worker, at the same paths")
-    tasks = (delayed(cluster_task)(i, config, force, resume, where, paths[i]) for i, config, where in todo)
-    with parallel_config(backend=_backend_class()(client=client, wait_for_workers_timeout=WORKERS_SECONDS)):
-        # one run per task, so that each streams back as it finishes and a lost worker costs one run
-        yield from Parallel(n_jobs=-1, batch_size=1, return_as="generator_unordered")(tasks)
+    from uuid import uuid4
+
+    from distributed import Event
+
+    stop = Event(f"nnctl-sweep-stop-{uuid4().hex}", client=client)
+    tasks = (delayed(cluster_task)(i, config, force, resume, where, paths[i], stop.name) for i, config, where in todo)
+    try:
+        with parallel_config(backend=_backend_class()(client=client, wait_for_workers_timeout=WORKERS_SECONDS)):
+            # one run per task, so that each streams back as it finishes and a lost worker costs one run
+            yield from Parallel(n_jobs=-1, batch_size=1, return_as="generator_unordered")(tasks)
+    except BaseException:  # Ctrl-C, SIGTERM: the runs under way on the cluster stop at their epoch's end
+        stop.set()
+        raise
 
 
 def absolute(out_dir, runs):

@@ -115,9 +115,10 @@ def error_row(message, seconds=None):
     return row
 
 
-def run_one(config, force, where, resume=False):
+def run_one(config, force, where, resume=False, stop=None):
     """Train one run in this process; return its figures and status. Never raises an ``Exception``.
-    ``resume``: continue the run from its ``checkpoints/last.npz`` when it has one, else train it afresh."""
+    ``resume``: continue the run from its ``checkpoints/last.npz`` when it has one, else train it afresh;
+    ``stop``: as for ``Trainer.fit``."""
     from .training.trainer import Trainer
 
     start = time.perf_counter()
@@ -126,7 +127,7 @@ def run_one(config, force, where, resume=False):
     run_dir = config["output"]["dir"]
     resume = resume and RunDir(run_dir).last.is_file()
     try:
-        summary = Trainer(config, run_dir, resume=resume, force=force and not resume, where=where).fit()
+        summary = Trainer(config, run_dir, resume=resume, force=force and not resume, where=where).fit(stop=stop)
         row.update({k: summary[k] for k in FIGURES}, epochs=summary["epochs"])
     except TrainingDiverged as exc:
         row.update(status="diverged", message=str(exc), epochs=_epochs_done(run_dir))

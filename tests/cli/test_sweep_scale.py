@@ -17,6 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 from nnctl.cli import cli
+from nnctl.training import checkpoint
 
 SMALL = {"data": {"source": "moons", "n_samples": 120}, "train": {"epochs": 5, "batch_size": 16}}
 # runs of a few seconds each, so that a signal or a kill lands in the middle of them
@@ -70,10 +71,10 @@ def assert_same_sweep(got, want):
                     assert a[key].tobytes() == b[key].tobytes(), (row["run"], name, key)
 
 
-def wait_for(condition, proc, seconds=120):
+def wait_for(condition, proc=None, seconds=120):
     deadline = time.monotonic() + seconds
     while not condition():
-        assert proc.poll() is None, proc.communicate()
+        assert proc is None or proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
 
@@ -295,3 +296,24 @@ def test_repeat_trains_each_point_with_k_seeds_and_aggregates(local_small, tmp_p
     assert points[1].split()[:2] == ["0.1", "2/2"] and "±" in points[1]
     clash = invoke("sweep", config, "--grid", "seed=1,2", "--repeat", "2", "--out", tmp_path / "c")
     assert clash.exit_code == 2 and "--repeat: seed is also a --grid key" in clash.stderr
+
+
+def test_an_interrupted_cluster_sweep_stops_its_runs_and_resumes(local_slow, scheduler, tmp_path):
+    """Dask cannot interrupt a running task: the sweep's stop event makes each run on the cluster stop at its
+    epoch's end with a checkpoint (not the last scheduled one), so --resume continues exactly from there."""
+    config, reference = local_slow
+    out = tmp_path / "sweep"
+    args = ["sweep", config, "--grid", "train.alpha=0.05,0.1,0.2", "--scheduler", scheduler, "--out", out, "-q"]
+    proc = start(*args)
+    wait_for(lambda: epochs_logged(out / "alpha-0.05") >= 120, proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+
+    wait_for(lambda: (out / "alpha-0.05" / ".nnctl.lock").exists() and lock_holder(out / "alpha-0.05") is None,
+             seconds=30)  # the run on the worker has let go of its directory
+    epoch = checkpoint.load(out / "alpha-0.05" / "checkpoints" / "last.npz").meta["epoch"]
+    assert epoch == epochs_logged(out / "alpha-0.05") < 2500
+    resumed = invoke(*args, "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert_same_sweep(out, reference)
