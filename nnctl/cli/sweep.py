@@ -34,7 +34,8 @@ from .options import OutDir, emit, emit_json, json_option, note, set_option
 def sweep(ctx, config_path, grids, overrides, out, jobs, scheduler, resume, repeat, force, quiet, as_json):
     """Train every combination of the --grid values of CONFIG and tabulate the results.
 
-    Writes OUT/<run>/ (normal run directories) and OUT/results.csv, and prints the same table.
+    Writes OUT/<run>/ (normal run directories) and OUT/results.csv (with --repeat also OUT/summary.csv),
+    and prints the same table.
     A run that diverges or fails is recorded with its status and message and the sweep goes on:
     the exit code is 0 whenever the sweep itself ran, whatever the runs' statuses, and 2 for bad input.
     """
@@ -54,8 +55,13 @@ def sweep(ctx, config_path, grids, overrides, out, jobs, scheduler, resume, repe
     from .interrupts import TerminateAsInterrupt
 
     with TerminateAsInterrupt():  # SIGTERM stops the workers as Ctrl-C does: no run outlives the sweep
-        out_dir, keys, rows = run(config_path, grids, overrides, out, jobs, force, progress, scheduler, resume,
-                                  repeat)
+        try:
+            out_dir, keys, rows = run(config_path, grids, overrides, out, jobs, force, progress, scheduler, resume,
+                                      repeat)
+        except KeyboardInterrupt:
+            if not quiet:
+                note("nnctl sweep: interrupted; the same command with --resume continues the sweep")
+            raise
     point_keys, points = summarize(keys, rows) if repeat > 1 else (None, None)
     if as_json:
         emit_json(rows if repeat == 1 else {"runs": rows, "points": points})
