@@ -1,9 +1,10 @@
 """``nnctl sweep``: train the Cartesian product of a few config grids, one normal run directory per run.
 
 Every run is resolved and validated before any starts, so a bad ``--grid`` key or value costs nothing.
-Runs go to joblib worker processes; each uses the config's seed, so its numbers do not depend on
-``--jobs`` or on the other runs. A run that diverges or fails is a row in ``results.csv``, never the
-end of the sweep.
+Runs go to joblib worker processes, or to a Dask cluster (``distributed.py``); each uses the config's seed,
+so its numbers do not depend on ``--jobs``, on where it ran or on the other runs. A run that diverges or
+fails is a row in ``results.csv``, never the end of the sweep. ``sweep_state.py`` keeps what ``--resume``
+needs, ``sweep_repeat.py`` the seeds of ``--repeat``.
 """
 from __future__ import annotations
 
@@ -158,7 +159,7 @@ def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_resu
 
     grids, overrides = sweep_repeat.with_seeds(config_path, grids, overrides, repeat)
     out_dir, keys, runs = plan(config_path, grids, overrides, out)
-    with distributed.connect(scheduler) if scheduler else contextlib.nullcontext() as client:
+    with distributed.connect(scheduler) if scheduler is not None else contextlib.nullcontext() as client:
         if client is not None:
             out_dir = distributed.absolute(out_dir, runs)
         kept = sweep_state.start(out_dir, keys, runs, force, resume)

@@ -165,6 +165,8 @@ def test_scheduler_input_errors_are_one_line_exit_2(local_small, tmp_path):
     assert jobs.exit_code == 2 and "--jobs: has no meaning with --scheduler" in jobs.stderr
     bad = invoke("sweep", config, *GRID, "--scheduler", "nowhere", "--out", out)
     assert bad.exit_code == 2 and bad.stderr.startswith("Error: --scheduler nowhere: not a scheduler address (")
+    empty = invoke("sweep", config, *GRID, "--scheduler", "", "--out", out)
+    assert empty.exit_code == 2 and "not a scheduler address" in empty.stderr
     closed = invoke("sweep", config, *GRID, "--scheduler", "tcp://127.0.0.1:9", "--out", out)  # discard port
     assert closed.exit_code == 2
     assert closed.stderr.startswith("Error: --scheduler tcp://127.0.0.1:9: no Dask scheduler answers there")
