@@ -319,3 +319,20 @@ def test_an_interrupted_cluster_sweep_stops_its_runs_and_resumes(local_slow, sch
     resumed = invoke(*args, "--resume")
     assert resumed.exit_code == 0, resumed.stderr
     assert_same_sweep(out, reference)
+
+
+def test_resume_keeps_ended_runs_as_they_were(local_small, tmp_path):
+    """A finished sweep resumed: nothing trains again, and the rows (a diverged one too) read back the same."""
+    config, _ = local_small
+    out = tmp_path / "sweep"
+    args = ["sweep", config, "--set", "model.activation=relu", "--set", "data.input_scale=1000", "--set",
+            "data.scaler=none", "--grid", "train.alpha=1e-7,1e6", "--out", out, "--json", "-q"]
+    first = invoke(*args)
+    assert first.exit_code == 0, first.stderr
+    assert [r["status"] for r in json.loads(first.stdout)] == ["ok", "diverged"]
+    files = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name not in ("results.csv", "sweep.json")}
+    again = invoke(*args, "--resume")
+    assert again.exit_code == 0, again.stderr
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads(first.stdout)]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads(again.stdout)] == strip
+    assert {p: p.read_bytes() for p in files} == files
