@@ -22,8 +22,8 @@ from .options import OutDir, emit, emit_json, json_option, note, set_option
               help="Train the runs on the Dask cluster of this scheduler (e.g. tcp://10.0.0.5:8786); the workers "
                    "need the sweep directory and data at the same paths. Needs nnctl[dask].")
 @click.option("--resume", is_flag=True,
-              help="Continue the sweep in --out: keep the runs that ended, resume the interrupted ones from their "
-                   "checkpoint, train the missing ones.")
+              help="Continue the sweep in the sweep directory: keep the runs that ended, resume the interrupted "
+                   "ones from their checkpoint, train the missing ones.")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True, metavar="K",
               help="Train each point with K seeds (seed … seed+K-1) and add the mean ± std per point.")
 @click.option("--force", is_flag=True, help="Replace a sweep directory that already holds a sweep.")
