@@ -23,6 +23,10 @@ class RunDirError(NnctlError):
     """An output directory that cannot be used."""
 
 
+class ClusterError(NnctlError):
+    """A Dask cluster that cannot run the sweep: not installed, unreachable, no workers, no shared files."""
+
+
 class TrainingDiverged(NnctlError):
     """The command ran and the result failed: the loss or the weights became non-finite."""
 

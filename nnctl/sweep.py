@@ -1,15 +1,15 @@
 """``nnctl sweep``: train the Cartesian product of a few config grids, one normal run directory per run.
 
 Every run is resolved and validated before any starts, so a bad ``--grid`` key or value costs nothing.
-Runs go to joblib worker processes; each uses the config's seed, so its numbers do not depend on
-``--jobs`` or on the other runs. A run that diverges or fails is a row in ``results.csv``, never the
-end of the sweep.
+Runs go to joblib worker processes, or to a Dask cluster (``distributed.py``); each uses the config's seed,
+so its numbers do not depend on ``--jobs``, on where it ran or on the other runs. A run that diverges or
+fails is a row in ``results.csv``, never the end of the sweep. ``sweep_state.py`` keeps what ``--resume``
+needs, ``sweep_repeat.py`` the seeds of ``--repeat``.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
-
 import csv
 import io
 import itertools
@@ -105,27 +105,37 @@ def check_out_dir(out_dir, runs, force):
     taken = [p for p in [out_dir / RESULTS, *(RunDir(out_dir / name).config for name, _, _ in runs)]
              if p.exists()]
     if taken and not force:
-        raise RunDirError(f"{out_dir}: already holds a sweep ({taken[0]}); use --force to replace it")
+        raise RunDirError(f"{out_dir}: already holds a sweep ({taken[0]}); use --resume to continue it "
+                          "or --force to replace it")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunDirError(f"{out_dir}: cannot create the sweep directory ({exc.strerror or exc})") from None
 
 
-def run_one(config, force, where, resume=False):
-    """Train one run in this process (with ``resume``, continue it from its ``checkpoints/last.npz`` if it has
-    one); return its figures and status. Never raises an ``Exception``."""
+def error_row(message, seconds=None):
+    """A run's row before (or without) its figures: status ``error`` with ``message``."""
+    row = dict.fromkeys(FIGURES)
+    row.update(epochs=0, status="error", message=message, seconds=seconds)
+    return row
+
+
+def run_one(config, force, where, resume=False, stop=None):
+    """Train one run in this process; return its figures and status. Never raises an ``Exception``.
+    ``resume``: continue the run from its ``checkpoints/last.npz`` when it has one, else train it afresh;
+    ``stop``: as for ``Trainer.fit``."""
     from .training.trainer import Trainer
 
     start = time.perf_counter()
-    row = dict.fromkeys(FIGURES)
-    row.update(epochs=0, status="ok", message="")
+    row = error_row("")
+    row["status"] = "ok"
+    run_dir = config["output"]["dir"]
+    resume = resume and RunDir(run_dir).last.is_file()
     try:
-        again = resume and RunDir(config["output"]["dir"]).last.is_file()
-        summary = Trainer(config, config["output"]["dir"], resume=again, force=force, where=where).fit()
+        summary = Trainer(config, run_dir, resume=resume, force=force and not resume, where=where).fit(stop=stop)
         row.update({k: summary[k] for k in FIGURES}, epochs=summary["epochs"])
     except TrainingDiverged as exc:
-        row.update(status="diverged", message=str(exc), epochs=_epochs_done(config["output"]["dir"]))
+        row.update(status="diverged", message=str(exc), epochs=_epochs_done(run_dir))
     except NnctlError as exc:
         row.update(status="error", message=str(exc))
     except Exception as exc:  # one broken run must not end the sweep; its row says what happened
@@ -143,45 +153,75 @@ def _epochs_done(run_dir):
     return records[-1]["epoch"] if records else 0
 
 
-def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_result=None, vectorize=False,
-        resume=False, stop=None):
-    """Run a sweep; write ``out/results.csv``; return ``(out_dir, keys, rows)`` in grid order.
+def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_result=None, scheduler=None,
+        resume=False, repeat=1, vectorize=False, stop=None):
+    """Run a sweep; write ``out/results.csv`` (and ``summary.csv`` when ``repeat`` > 1); return
+    ``(out_dir, keys, rows)`` in grid order. ``scheduler``: the address of a Dask scheduler to run the
+    trainings on (``nnctl/distributed.py``); ``resume``: keep the runs that ended, continue the others
+    (``nnctl/sweep_state.py``); ``repeat``: each point with that many seeds (``nnctl/sweep_repeat.py``);
+    ``vectorize``: the runs that group (``vectorized.plan_groups``) are trained as stacks in this process, the
+    others as normal runs, and ``stop`` is the context manager (``cli.interrupts.StopRequest``) that stops a
+    stack at an epoch boundary."""
+    from . import distributed, sweep_repeat, sweep_state
 
-    With ``vectorize``, the runs that group (``vectorized.plan_groups``) are trained as stacks, the others as
-    normal runs; ``resume`` continues their runs from ``checkpoints/last.npz``; ``stop`` is the context manager
-    (``cli.interrupts.StopRequest``) that stops a stack at an epoch boundary.
-    """
+    if vectorize and scheduler is not None:
+        raise ConfigError("--vectorize: trains its stacks in this process, so it does not combine with "
+                          "--scheduler; leave one out")
+
+    grids, overrides = sweep_repeat.with_seeds(config_path, grids, overrides, repeat)
     out_dir, keys, runs = plan(config_path, grids, overrides, out)
-    check_out_dir(out_dir, runs, force or resume)
+    with distributed.connect(scheduler) if scheduler is not None else contextlib.nullcontext() as client:
+        if client is not None:
+            out_dir = distributed.absolute(out_dir, runs)
+        kept = sweep_state.start(out_dir, keys, runs, force, resume)
+        # the grid's values as given, before a run fills in what the data decides (model.hidden -> model.layers)
+        points = [{k: copy.deepcopy(config_mod.get(config, k)) for k in keys} for _, _, config in runs]
+        rows = [{"run": runs[i][0], **points[i], **kept[i]} if i in kept else None for i in range(len(runs))]
+        todo = [(i, runs[i][2], f"{config_path} [{runs[i][0]}]") for i in range(len(runs)) if i not in kept]
+        results = _execute(todo, resume, jobs, client, out_dir, vectorize, stop) if todo else ()
+        for done, (i, result) in enumerate(results, len(kept) + 1):  # as runs finish
+            rows[i] = {"run": runs[i][0], **points[i], **result}
+            if on_result:
+                on_result(rows[i], done, len(runs))
+    write_text(out_dir / RESULTS, to_csv(keys, rows))
+    if repeat > 1:
+        write_text(out_dir / sweep_repeat.SUMMARY, sweep_repeat.to_csv(*sweep_repeat.summarize(keys, rows)))
+    return out_dir, keys, rows
+
+
+def _execute(todo, resume, jobs, client, out_dir, vectorize=False, stop=None):
+    """``(index, row)`` of each ``(index, config, where)`` of ``todo`` as it finishes: trained in ``jobs``
+    local worker processes, or on the Dask cluster of ``client``; with ``vectorize``, the runs that stack
+    first, in this process, a stack's rows as it ends."""
     from joblib import Parallel, delayed
 
-    where = str(config_path)
-    wheres = [f"{where} [{name}]" for name, _, _ in runs]
-    # the grid's values as given, before a run fills in what the data decides (model.hidden -> model.layers)
-    points = [{k: copy.deepcopy(config_mod.get(config, k)) for k in keys} for _, _, config in runs]
-    rows = {}
-
-    def add(i, result):
-        rows[i] = {"run": runs[i][0], **points[i], **result}
-        if on_result:
-            on_result(rows[i], len(rows), len(runs))
-
-    groups, rest = [], range(len(runs))
     if vectorize:
         from . import vectorized
 
-        groups, rest = vectorized.plan_groups([config for _, _, config in runs])
-    for group in groups:
-        with stop if stop is not None else contextlib.nullcontext():
-            vectorized.train_group([runs[i][2] for i in group], [wheres[i] for i in group], force, resume, stop,
-                                   lambda k, result, group=group: add(group[k], result))
-    tasks = (delayed(run_one)(runs[i][2], force, wheres[i], resume) for i in rest)
-    results = Parallel(n_jobs=max(1, min(jobs, len(rest))), return_as="generator")(tasks)  # no idle workers
-    for i, result in zip(rest, results):
-        add(i, result)
-    rows = [rows[i] for i in range(len(runs))]
-    write_text(out_dir / RESULTS, to_csv(keys, rows))
-    return out_dir, keys, rows
+        groups, rest = vectorized.plan_groups([config for _, config, _ in todo])
+        for group in groups:
+            ended = []
+            with stop if stop is not None else contextlib.nullcontext():
+                vectorized.train_group([todo[k][1] for k in group], [todo[k][2] for k in group], True, resume,
+                                       stop, lambda j, result, group=group: ended.append((todo[group[j]][0], result)))
+            yield from ended
+        todo = [todo[k] for k in rest]
+        if not todo:
+            return
+
+    # force: the sweep directory was checked, so whatever a run directory holds now is this sweep's own
+    # (a run that a lost Dask worker had started, or one being resumed that has no checkpoint yet)
+    if client is not None:
+        from .distributed import execute
+
+        yield from execute(client, todo, True, resume, out_dir)
+        return
+    tasks = (delayed(_task)(i, config, True, resume, where) for i, config, where in todo)
+    yield from Parallel(n_jobs=min(jobs, len(todo)), return_as="generator_unordered")(tasks)  # no idle workers
+
+
+def _task(index, config, force, resume, where):
+    return index, run_one(config, force, where, resume)
 
 
 def columns(keys):

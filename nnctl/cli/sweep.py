@@ -18,6 +18,14 @@ from .options import OutDir, emit, emit_json, json_option, note, set_option
                    "(default: the config's output.dir, else runs/<config file name>, + '-sweep').")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs trained at once, each in its own worker process.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Train the runs on the Dask cluster of this scheduler (e.g. tcp://10.0.0.5:8786); the workers "
+                   "need the sweep directory and data at the same paths. Needs nnctl[dask].")
+@click.option("--resume", is_flag=True,
+              help="Continue the sweep in the sweep directory: keep the runs that ended, resume the interrupted "
+                   "ones from their checkpoint, train the missing ones.")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True, metavar="K",
+              help="Train each point with K seeds (seed … seed+K-1) and add the mean ± std per point.")
 @click.option("--force", is_flag=True, help="Replace a sweep directory that already holds a sweep.")
 @click.option("--vectorize", is_flag=True,
               help="Train the runs that share a network shape (layers, activation, dtype, batch size, epochs, "
@@ -25,14 +33,24 @@ from .options import OutDir, emit, emit_json, json_option, note, set_option
 @set_option
 @json_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-def sweep(config_path, grids, overrides, out, jobs, force, vectorize, quiet, as_json):
+@click.pass_context
+def sweep(ctx, config_path, grids, overrides, out, jobs, scheduler, resume, repeat, force, vectorize, quiet, as_json):
     """Train every combination of the --grid values of CONFIG and tabulate the results.
 
-    Writes OUT/<run>/ (normal run directories) and OUT/results.csv, and prints the same table.
+    Writes OUT/<run>/ (normal run directories) and OUT/results.csv (with --repeat also OUT/summary.csv),
+    and prints the same table.
     A run that diverges or fails is recorded with its status and message and the sweep goes on:
     the exit code is 0 whenever the sweep itself ran, whatever the runs' statuses, and 2 for bad input.
     """
+    if scheduler is not None and ctx.get_parameter_source("jobs") is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("--jobs: has no meaning with --scheduler, where the cluster's worker threads set "
+                               "how many runs train at once; drop --jobs")
+    if resume and force:
+        raise click.UsageError("--resume and --force: choose one (continue the sweep, or replace it)")
+    from ..errors import Interrupted
     from ..sweep import RESULTS, STATUSES, format_table, run
+    from ..sweep_repeat import SUMMARY, summarize
+    from ..sweep_repeat import format_table as format_points
 
     def progress(row, done, total):
         if not quiet:
@@ -45,13 +63,22 @@ def sweep(config_path, grids, overrides, out, jobs, force, vectorize, quiet, as_
             note("nnctl sweep: stopping the stacked runs after this epoch (a second Ctrl-C or SIGTERM aborts at once)")
 
     with TerminateAsInterrupt():  # SIGTERM stops the workers as Ctrl-C does: no run outlives the sweep
-        # a stack stops at an epoch boundary, every run's last.npz brought up to it
-        out_dir, keys, rows = run(config_path, grids, overrides, out, jobs, force, progress, vectorize,
-                                  stop=StopRequest(notify) if vectorize else None)
+        try:  # a stack stops at an epoch boundary, every run's last.npz brought up to it
+            out_dir, keys, rows = run(config_path, grids, overrides, out, jobs, force, progress, scheduler, resume,
+                                      repeat, vectorize, stop=StopRequest(notify) if vectorize else None)
+        except (KeyboardInterrupt, Interrupted):
+            if not quiet:
+                note("nnctl sweep: interrupted; the same command with --resume continues the sweep")
+            raise
+    point_keys, points = summarize(keys, rows) if repeat > 1 else (None, None)
     if as_json:
-        emit_json(rows)
+        emit_json(rows if repeat == 1 else {"runs": rows, "points": points})
     else:
         emit(format_table(keys, rows))
+        if repeat > 1:
+            emit("")
+            emit(format_points(point_keys, points))
     if not quiet:
         counts = ", ".join(f"{sum(r['status'] == s for r in rows)} {s}" for s in STATUSES)
-        note(f"nnctl sweep: {len(rows)} runs ({counts}); table in {out_dir / RESULTS}")
+        tables = f"{out_dir / RESULTS}" + (f" and {out_dir / SUMMARY}" if repeat > 1 else "")
+        note(f"nnctl sweep: {len(rows)} runs ({counts}); {'tables' if repeat > 1 else 'table'} in {tables}")
