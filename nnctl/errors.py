@@ -29,6 +29,10 @@ class TrainingDiverged(NnctlError):
     exit_code = 1
 
 
+class MissingExtra(NnctlError):
+    """An optional package a command needs is not installed; the message says what to install."""
+
+
 class OutputError(NnctlError):
     """stdout cannot be written (a full disk, a closed stream)."""
 

@@ -70,10 +70,11 @@ def run_names(keys, combos):
     return names
 
 
-def plan(config_path, grids, overrides=(), out=None):
+def plan(config_path, grids, overrides=(), out=None, points=None):
     """Resolve every run of the sweep: ``(out_dir, keys, [(name, combo, config), …])``.
 
-    Raises ``ConfigError`` for any bad key or value before anything is written.
+    ``points``, ``(keys, combos)``, are run instead of the grids' Cartesian product (``--sample``: see
+    ``nnctl/search.py``). Raises ``ConfigError`` for any bad key or value before anything is written.
     """
     parsed = [parse_grid(g) for g in grids]
     keys = [k for k, _ in parsed]
@@ -86,6 +87,8 @@ def plan(config_path, grids, overrides=(), out=None):
     base = config_mod.load(config_path, overrides)
     out_dir = Path(out) if out is not None else Path(base["output"]["dir"] + "-sweep")
     combos = list(itertools.product(*(values for _, values in parsed)))
+    if points is not None:
+        keys, combos = points
     names = run_names(keys, combos)
     runs = []
     for name, combo in zip(names, combos):
@@ -136,9 +139,9 @@ def _epochs_done(run_dir):
     return records[-1]["epoch"] if records else 0
 
 
-def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_result=None):
-    """Run a sweep; write ``out/results.csv``; return ``(out_dir, keys, rows)`` in grid order."""
-    out_dir, keys, runs = plan(config_path, grids, overrides, out)
+def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_result=None, points=None):
+    """Run a sweep; write ``out/results.csv``; return ``(out_dir, keys, rows)`` in grid order (or ``points``')."""
+    out_dir, keys, runs = plan(config_path, grids, overrides, out, points)
     check_out_dir(out_dir, runs, force)
     from joblib import Parallel, delayed
 
