@@ -83,7 +83,7 @@ def parse_dist(text):
         if not args.strip():
             raise ConfigError(f"{where}: choice needs values, e.g. choice:[8],[16],[8,8]")
         values = config_mod.parse_yaml(f"[{args}]", f"{where}: choice values")
-        return Dist(key, kind, values=tuple(values))
+        return Dist(key, kind, values=_unique(values))
     parts = args.split(":")
     if len(parts) != 2:
         raise ConfigError(f"{where}: {kind} needs {KINDS[kind]}, got {shown(spec)}")
@@ -100,10 +100,18 @@ def parse_dist(text):
     return Dist(key, kind, low, high)
 
 
+def _unique(values):
+    """The values without repeats (a value given twice would be a point drawn twice), in the order given."""
+    unique = {}
+    for v in values:
+        unique.setdefault(json.dumps(v), v)
+    return tuple(unique.values())
+
+
 def space(config_path, grids=(), dists=(), overrides=()):
     """The searched keys' ``Dist``s, ``--grid`` ones first; each key once, none also given with ``--set``, and
     every choice and both ends of every range valid in the config (``ConfigError`` otherwise)."""
-    out = [Dist(key, "choice", values=tuple(values)) for key, values in map(parse_grid, grids)]
+    out = [Dist(key, "choice", values=_unique(values)) for key, values in map(parse_grid, grids)]
     out += [parse_dist(text) for text in dists]
     given, fixed = {}, {config_mod.parse_override(o)[0] for o in overrides}  # key -> the option that gave it
     for d, option in zip(out, ["--grid"] * len(grids) + ["--dist"] * len(dists)):

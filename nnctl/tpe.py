@@ -84,7 +84,7 @@ def run_trial(config, force, where, objective):
 def _suggest(trial, d):
     """The trial's value for ``Dist`` ``d``: drawn by the sampler, or the one already drawn (an adopted trial)."""
     if d.kind == "choice":  # Optuna's choices are scalars: the values go in as their JSON text
-        return json.loads(trial.suggest_categorical(d.key, list(dict.fromkeys(json.dumps(v) for v in d.values))))
+        return json.loads(trial.suggest_categorical(d.key, [json.dumps(v) for v in d.values]))
     if d.kind in ("int", "intlog"):
         return trial.suggest_int(d.key, d.low, d.high, log=d.kind == "intlog")
     return trial.suggest_float(d.key, d.low, d.high, log=d.kind == "loguniform")
