@@ -26,6 +26,7 @@ KINDS = {  # name -> what follows it in a spec
     "choice": "V1,V2,…",       # one of the values (YAML, as --grid's)
 }
 DIGITS = 3  # significant digits a drawn float keeps, so that its run name, its table cell and its config agree
+MISSES = 1000  # draws in a row that found only points already drawn: the space has no more
 EXAMPLE = "e.g. --dist train.alpha=loguniform:1e-4:1"
 
 
@@ -117,7 +118,8 @@ def space(config_path, grids=(), dists=(), overrides=()):
     for d, option in zip(out, ["--grid"] * len(grids) + ["--dist"] * len(dists)):
         if d.key in given:
             other = given[d.key]
-            also = "given more than once; give it once" if other == option else f"also given with {other}; keep one"
+            also = (f"also given with {other}; keep one" if other != option else "given more than once; give it once"
+                    if option == "--dist" else "given more than once; list all its values in one --grid")
             raise ConfigError(f"{option} {d.key}: {also}")
         if d.key in fixed:
             raise ConfigError(f"{option} {d.key}: also given with --set; keep one")
@@ -141,18 +143,22 @@ def _check(config_path, overrides, d, option):
 
 def sample(space_, n, seed):
     """``n`` distinct points (tuples, one value per key) drawn with ``seed``, in the order drawn. A space of
-    at most ``n`` points (grid values, choices and integers only) gives every point once, in grid order."""
+    at most ``n`` points (grid values, choices and integers only) gives every point once, in grid order; one
+    that yields no new point in ``MISSES`` draws (a narrow range at ``DIGITS`` digits) gives fewer than ``n``."""
     sizes = [d.size() for d in space_]
     if None not in sizes and math.prod(sizes) <= n:
         return list(itertools.product(*(d.every() for d in space_)))
     rng = seeding.rng(seed, "sample")
-    points, seen = [], set()
-    while len(points) < n:
+    points, seen, misses = [], set(), 0
+    while len(points) < n and misses < MISSES:
         point = tuple(d.draw(rng) for d in space_)
         marker = json.dumps(point)
-        if marker not in seen:  # a point drawn twice would train the same run twice
-            seen.add(marker)
-            points.append(point)
+        if marker in seen:  # a point drawn twice would train the same run twice
+            misses += 1
+            continue
+        seen.add(marker)
+        points.append(point)
+        misses = 0
     return points
 
 

@@ -156,18 +156,22 @@ class Search:
                 journal.unlink(missing_ok=True)
         except OSError as exc:
             raise RunDirError(f"{self.out_dir}: cannot create the sweep directory ({exc.strerror or exc})") from None
-        storage = JournalStorage(JournalFileBackend(str(journal), JournalFileOpenLock(str(journal))))
-        with self.claims():
-            study = self.optuna.create_study(storage=storage, study_name=STUDY, load_if_exists=True,
-                                             direction=self.objective.direction)
-            stored = study.user_attrs.get("search")
-            if stored is None:
-                study.set_user_attr("search", self.record)
-            elif stored != self.record:
-                raise RunDirError(f"{self.out_dir}: holds a search of another space, config or objective "
-                                  f"({JOURNAL}); search in another --out, or start again with --force")
-            index = study.user_attrs.get("processes", 0)  # so that no two processes draw the same points
-            study.set_user_attr("processes", index + 1)
+        try:
+            storage = JournalStorage(JournalFileBackend(str(journal), JournalFileOpenLock(str(journal))))
+            with self.claims():
+                study = self.optuna.create_study(storage=storage, study_name=STUDY, load_if_exists=True,
+                                                 direction=self.objective.direction)
+                stored = study.user_attrs.get("search")
+                if stored is None:
+                    study.set_user_attr("search", self.record)
+                elif stored != self.record:
+                    raise RunDirError(f"{self.out_dir}: holds a search of another space, config or objective "
+                                      f"({JOURNAL}); search in another --out, or start again with --force")
+                index = study.user_attrs.get("processes", 0)  # so that no two processes draw the same points
+                study.set_user_attr("processes", index + 1)
+        except (OSError, ValueError) as exc:  # a journal that is not Optuna's, or damaged by hand
+            raise RunDirError(f"{journal}: cannot read the study ({getattr(exc, 'strerror', None) or exc}); "
+                              "search in another --out, or start again with --force") from None
         entropy = np.random.SeedSequence(self.seed, spawn_key=(seeding.STREAMS["search"], index)).generate_state(1)
         study.sampler = self.optuna.samplers.TPESampler(seed=int(entropy[0]), constant_liar=True)
         return study

@@ -89,6 +89,6 @@ def _search_options(config_path, grids, overrides, dists, sample, sample_seed, s
     keys, combos, seed = sample_points(config_path, grids, dists, overrides, sample, sample_seed)
     if not quiet:
         source = "--sample-seed" if sample_seed is not None else "the config's seed"
-        size = f"; the space holds only {len(combos)}: each runs once" if len(combos) < sample else ""
-        note(f"nnctl sweep: {len(combos)} points drawn with seed {seed} ({source}){size}")
+        size = f"; the space holds only {len(combos)} distinct point{'s' * (len(combos) != 1)}: each runs once" if len(combos) < sample else ""
+        note(f"nnctl sweep: {len(combos)} point{'s' * (len(combos) != 1)} drawn with seed {seed} ({source}){size}")
     return keys, combos

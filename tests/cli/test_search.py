@@ -91,7 +91,7 @@ def test_sample_of_a_grid_draws_without_replacement(small, tmp_path, run_cli):
     assert set(four) <= {(a, s) for a in ("0.01", "0.1", "1.0") for s in ("none", "standard")}
     result = run_cli("sweep", small, *grid, "--sample", 10, "--out", tmp_path / "ten")
     assert result.exit_code == 0, result.stderr
-    assert "the space holds only 6: each runs once" in result.stderr
+    assert "the space holds only 6 distinct points: each runs once" in result.stderr
     assert len(read_rows(tmp_path / "ten" / "results.csv")) == 6
 
 
