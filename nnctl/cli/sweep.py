@@ -37,6 +37,9 @@ def sweep(config_path, grids, overrides, out, jobs, force, quiet, as_json, dists
           trials):
     """Train every combination of the --grid values of CONFIG and tabulate the results.
 
+    With --sample N, N points drawn from the --grid values and --dist distributions instead; with --search tpe
+    --trials N, N trials chosen by Optuna's TPE, the best marked with * (docs/sweeps.md).
+
     Writes OUT/<run>/ (normal run directories) and OUT/results.csv, and prints the same table.
     A run that diverges or fails is recorded with its status and message and the sweep goes on:
     the exit code is 0 whenever the sweep itself ran, whatever the runs' statuses, and 2 for bad input.
