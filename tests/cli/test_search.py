@@ -220,31 +220,32 @@ def test_a_dead_process_trial_is_adopted_not_lost(small, tmp_path, run_cli):
 def test_a_killed_search_resumes_to_n_trials_without_a_duplicate_or_a_lost_trial(slower, tmp_path, jobs):
     out = tmp_path / "s"
     args = ["sweep", slower, *ALPHA, "--dist", "train.lambda=loguniform:1e-5:1e-2", "--search", "tpe",
-            "--trials", 8, "--jobs", jobs, "--out", out, "-q"]
+            "--trials", 10, "--set", "train.epochs=60", "--jobs", jobs, "--out", out, "-q"]
     proc = nnctl(*args)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         if (out / "results.csv").exists() and len(read_rows(out / "results.csv")) >= 3 \
                 and any(t.state.name == "RUNNING" and len(t.params) == 2 for t in study_trials(out)):  # in training
             break
-        time.sleep(0.02)
+        time.sleep(0.05)
+    assert proc.poll() is None, "the search ended before the test could stop it"
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr
     killed = study_trials(out)
-    assert 3 <= len(killed) < 8 and killed[-1].state.name == "RUNNING"
+    assert 3 <= len(killed) < 10 and killed[-1].state.name == "RUNNING"
     running = [t.number for t in killed if t.state.name == "RUNNING"]
     proc = nnctl(*args)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
     trials = study_trials(out)
-    assert [t.number for t in trials] == list(range(8)) and {t.state.name for t in trials} == {"COMPLETE"}
+    assert [t.number for t in trials] == list(range(10)) and {t.state.name for t in trials} == {"COMPLETE"}
     # the trials finished before the kill kept their values; the rest ran once each
     assert [t.value for t in trials[:len(killed)] if killed[t.number].state.name == "COMPLETE"] == \
            [t.value for t in killed if t.state.name == "COMPLETE"]
     assert all(trials[n].params == killed[n].params for n in running if killed[n].params)  # adopted
     rows = read_rows(out / "results.csv")
-    assert [r["run"][:9] for r in rows] == [f"trial-{i:03d}" for i in range(8)]
+    assert [r["run"][:9] for r in rows] == [f"trial-{i:03d}" for i in range(10)]
     assert sorted(p.name for p in out.glob("trial-*")) == [r["run"] for r in rows]
 
 
