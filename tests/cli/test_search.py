@@ -243,7 +243,8 @@ def test_a_killed_search_resumes_to_n_trials_without_a_duplicate_or_a_lost_trial
     # the trials finished before the kill kept their values; the rest ran once each
     assert [t.value for t in trials[:len(killed)] if killed[t.number].state.name == "COMPLETE"] == \
            [t.value for t in killed if t.state.name == "COMPLETE"]
-    assert all(trials[n].params == killed[n].params for n in running if killed[n].params)  # adopted
+    # the interrupted trials, adopted: they keep the values they had (a kill while one was drawn leaves part)
+    assert all(killed[n].params.items() <= trials[n].params.items() for n in running)
     rows = read_rows(out / "results.csv")
     assert [r["run"][:9] for r in rows] == [f"trial-{i:03d}" for i in range(10)]
     assert sorted(p.name for p in out.glob("trial-*")) == [r["run"] for r in rows]
