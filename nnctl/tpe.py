@@ -198,8 +198,8 @@ class Search:
 
     def rows(self, study):
         """The finished trials' rows, by trial number, and the best one's run name (``None`` without one)."""
-        trials = sorted((t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and "row" in t.user_attrs),
-                        key=lambda t: t.number)
+        trials = sorted((t for t in study.get_trials(deepcopy=False)
+                         if t.state.is_finished() and "row" in t.user_attrs), key=lambda t: t.number)
         rows = [dict(t.user_attrs["row"]) for t in trials]
         scored = [r for r in rows if r["status"] == "ok" and r[self.objective.column] is not None]
         sign = 1 if self.objective.direction == "minimize" else -1
@@ -224,9 +224,9 @@ class Search:
                 for trial, point in batch:
                     name = trial_name(trial.number, self.keys, point)
                     row = {"run": name, **dict(zip(self.keys, point))}
+                    fixed = [_override(k, v) for k, v in zip(self.keys, point)]
                     try:
-                        config = config_mod.load(self.config_path,
-                                                 [*self.overrides, *(_override(k, v) for k, v in zip(self.keys, point))])
+                        config = config_mod.load(self.config_path, [*self.overrides, *fixed])
                     except ConfigError as exc:  # a combination of values the config refuses: a failed trial
                         failed = {**dict.fromkeys(FIGURES), "epochs": 0, "status": "error", "seconds": 0.0,
                                   "message": str(exc), self.objective.column: None}

@@ -60,7 +60,7 @@ def sweep(config_path, grids, overrides, out, jobs, force, quiet, as_json, dists
             out_dir, keys, rows, best = tpe_search(config_path, grids, dists, overrides, out, trials, jobs,
                                                    sample_seed, force, progress)
         else:
-            out_dir, keys, rows = run(config_path, grids, overrides, out, jobs, force, progress, points)
+            out_dir, keys, rows = run(config_path, grids, overrides, out, jobs, force, progress, points=points)
     if as_json:
         emit_json(rows)
     elif search:
@@ -92,6 +92,7 @@ def _search_options(config_path, grids, overrides, dists, sample, sample_seed, s
     keys, combos, seed = sample_points(config_path, grids, dists, overrides, sample, sample_seed)
     if not quiet:
         source = "--sample-seed" if sample_seed is not None else "the config's seed"
-        size = f"; the space holds only {len(combos)} distinct point{'s' * (len(combos) != 1)}: each runs once" if len(combos) < sample else ""
-        note(f"nnctl sweep: {len(combos)} point{'s' * (len(combos) != 1)} drawn with seed {seed} ({source}){size}")
+        points = f"{len(combos)} distinct point{'s' * (len(combos) != 1)}"
+        size = "" if len(combos) == sample else f"; the space holds only {points}: each runs once"
+        note(f"nnctl sweep: {points} drawn with seed {seed} ({source}){size}")
     return keys, combos

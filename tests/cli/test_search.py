@@ -71,7 +71,7 @@ def test_sample_is_reproducible_from_the_seed(small, tmp_path, run_cli):
         assert result.exit_code == 0, result.stderr
         drawn[name] = points(read_rows(tmp_path / name / "results.csv"), keys)
         source = "the config's seed" if not extra else "--sample-seed"
-        assert f"4 points drawn with seed {extra[1] if extra else 0} ({source})" in result.stderr
+        assert f"4 distinct points drawn with seed {extra[1] if extra else 0} ({source})" in result.stderr
     assert drawn["a"] == drawn["b"] == drawn["seed0"]  # the config's seed is 0
     assert drawn["seed1"] != drawn["a"]
     assert len(set(drawn["a"])) == 4
