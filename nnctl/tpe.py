@@ -69,16 +69,18 @@ class Objective:
         return value if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
-def run_trial(config, force, where, objective):
-    """``sweep.run_one`` plus the objective; runs in a worker process."""
-    row = run_one(config, force, where)
-    row[objective.column] = None
-    if row["status"] == "ok":
-        try:
-            row[objective.column] = objective.value(config["output"]["dir"])
-        except (OSError, ValueError, KeyError) as exc:
-            row.update(status="error", message=f"{where}: cannot read the run's summary: {exc}")
-    return row
+def train(todo, jobs):
+    """``(index, row)`` of each ``(index, config, where)`` of ``todo`` as it finishes, trained in ``jobs`` worker
+    processes. The runs' directories are the study's own, so any one already there was left by a process that
+    died (an adopted trial) and is trained again from the start (force)."""
+    from joblib import Parallel, delayed
+
+    tasks = (delayed(_task)(i, config, where) for i, config, where in todo)
+    yield from Parallel(n_jobs=min(jobs, len(todo)), return_as="generator")(tasks)
+
+
+def _task(index, config, where):
+    return index, run_one(config, True, where)
 
 
 def _suggest(trial, d):
@@ -214,34 +216,39 @@ class Search:
 
     def run(self, jobs=1, on_result=None):
         """Claim, train and tell trials until the study holds ``trials`` and none is left to adopt."""
-        from joblib import Parallel, delayed
-
         study = self.open()
         worker = uuid.uuid4().hex[:12]
         with _flock(self.out_dir / WORKERS / f"{worker}.lock"):
             while batch := self.claim(study, jobs, worker):
-                tasks = []
-                for trial, point in batch:
+                rows, todo = [], []
+                for i, (trial, point) in enumerate(batch):
                     name = trial_name(trial.number, self.keys, point)
-                    row = {"run": name, **dict(zip(self.keys, point))}
+                    rows.append({"run": name, **dict(zip(self.keys, point))})
                     fixed = [_override(k, v) for k, v in zip(self.keys, point)]
                     try:
                         config = config_mod.load(self.config_path, [*self.overrides, *fixed])
                     except ConfigError as exc:  # a combination of values the config refuses: a failed trial
                         failed = {**dict.fromkeys(FIGURES), "epochs": 0, "status": "error", "seconds": 0.0,
-                                  "message": str(exc), self.objective.column: None}
-                        self.tell(study, trial, {**row, **failed}, on_result)
+                                  "message": str(exc)}
+                        self.tell(study, trial, self.scored({**rows[i], **failed}), on_result)
                         continue
                     config["output"]["dir"] = str(self.out_dir / name)
-                    # force: the study owns its trials' directories; one that exists was left by a process that
-                    # died (an adopted trial), and is trained again from the start
-                    tasks.append((trial, row, delayed(run_trial)(config, True, f"{self.config_path} [{name}]",
-                                                                 self.objective)))
-                results = Parallel(n_jobs=min(jobs, max(len(tasks), 1)), return_as="generator")(t for _, _, t in tasks)
-                for (trial, row, _), result in zip(tasks, results):
-                    self.tell(study, trial, {**row, **result}, on_result)
+                    todo.append((i, config, f"{self.config_path} [{name}]"))
+                for i, result in train(todo, jobs) if todo else ():
+                    self.tell(study, batch[i][0], self.scored({**rows[i], **result}), on_result)
         (self.out_dir / WORKERS / f"{worker}.lock").unlink(missing_ok=True)
         return self.write_results(study)
+
+    def scored(self, row):
+        """``row`` with the objective's column: the run's score, ``None`` unless it ended ok (read here, from the
+        run directory, so that the workers that train need nothing but nnctl)."""
+        value = None
+        if row["status"] == "ok":
+            try:
+                value = self.objective.value(self.out_dir / row["run"])
+            except (OSError, ValueError, KeyError) as exc:
+                row = {**row, "status": "error", "message": f"{row['run']}: cannot read the run's summary: {exc}"}
+        return {**row, self.objective.column: value}
 
     def tell(self, study, trial, row, on_result):
         from optuna.trial import TrialState
