@@ -5,7 +5,7 @@ change the initial weights, and ``eval`` can rebuild the exact split without rep
 """
 import numpy as np
 
-STREAMS = {"data": 0, "split": 1, "init": 2, "shuffle": 3, "gradcheck": 4}
+STREAMS = {"data": 0, "split": 1, "init": 2, "shuffle": 3, "gradcheck": 4, "sample": 5, "search": 6}
 
 
 def rng(seed, purpose):

@@ -28,6 +28,7 @@ from .training.rundir import RunDir
 RESULTS = "results.csv"  # the sweep directory's table; each run has its own run directory beside it
 FIGURES = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 STATUSES = ("ok", "diverged", "error")
+SCORES = ("best_val_loss", "best_val_acc")  # a TPE search's objective column (``tpe.Objective``): a figure, not a key
 
 
 def parse_grid(text):
@@ -71,10 +72,11 @@ def run_names(keys, combos):
     return names
 
 
-def plan(config_path, grids, overrides=(), out=None):
+def plan(config_path, grids, overrides=(), out=None, points=None):
     """Resolve every run of the sweep: ``(out_dir, keys, [(name, combo, config), …])``.
 
-    Raises ``ConfigError`` for any bad key or value before anything is written.
+    ``points``, ``(keys, combos)``, are run instead of the grids' Cartesian product (``--sample``: see
+    ``nnctl/search.py``). Raises ``ConfigError`` for any bad key or value before anything is written.
     """
     parsed = [parse_grid(g) for g in grids]
     keys = [k for k, _ in parsed]
@@ -87,6 +89,8 @@ def plan(config_path, grids, overrides=(), out=None):
     base = config_mod.load(config_path, overrides)
     out_dir = Path(out) if out is not None else Path(base["output"]["dir"] + "-sweep")
     combos = list(itertools.product(*(values for _, values in parsed)))
+    if points is not None:
+        keys, combos = points
     names = run_names(keys, combos)
     runs = []
     for name, combo in zip(names, combos):
@@ -154,14 +158,15 @@ def _epochs_done(run_dir):
 
 
 def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_result=None, scheduler=None,
-        resume=False, repeat=1, vectorize=False, stop=None):
+        resume=False, repeat=1, vectorize=False, stop=None, points=None):
     """Run a sweep; write ``out/results.csv`` (and ``summary.csv`` when ``repeat`` > 1); return
     ``(out_dir, keys, rows)`` in grid order. ``scheduler``: the address of a Dask scheduler to run the
     trainings on (``nnctl/distributed.py``); ``resume``: keep the runs that ended, continue the others
     (``nnctl/sweep_state.py``); ``repeat``: each point with that many seeds (``nnctl/sweep_repeat.py``);
     ``vectorize``: the runs that group (``vectorized.plan_groups``) are trained as stacks in this process, the
     others as normal runs, and ``stop`` is the context manager (``cli.interrupts.StopRequest``) that stops a
-    stack at an epoch boundary."""
+    stack at an epoch boundary; ``points``, ``(keys, combos)``, are run instead of the grids' product
+    (``--sample``), each with the seeds of ``repeat``."""
     from . import distributed, sweep_repeat, sweep_state
 
     if vectorize and scheduler is not None:
@@ -169,7 +174,12 @@ def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_resu
                           "--scheduler; leave one out")
 
     grids, overrides = sweep_repeat.with_seeds(config_path, grids, overrides, repeat)
-    out_dir, keys, runs = plan(config_path, grids, overrides, out)
+    if points is not None and repeat > 1 and "seed" in points[0]:
+        raise ConfigError("--repeat: seed is also drawn by --sample; set the first seed with --set seed=N instead")
+    if points is not None and repeat > 1:  # the seeds with_seeds added as a last grid key, for every point
+        seeds = parse_grid(grids[-1])[1]
+        points = ([*points[0], "seed"], [(*combo, seed) for combo in points[1] for seed in seeds])
+    out_dir, keys, runs = plan(config_path, grids, overrides, out, points)
     with distributed.connect(scheduler) if scheduler is not None else contextlib.nullcontext() as client:
         if client is not None:
             out_dir = distributed.absolute(out_dir, runs)
@@ -295,7 +305,7 @@ def read_results(sweep_dir):
             fieldnames = reader.fieldnames or []
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise RunDirError(f"{results}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
-    fixed = set(columns([]))
+    fixed = {*columns([]), *SCORES}
     keys = [k for k in fieldnames if k not in fixed]
     if "run" not in fieldnames or any(not _plain_name(row.get("run")) or None in row for row in rows):
         raise RunDirError(f"{results}: not a sweep's results table (every row needs a run name, a folder "
