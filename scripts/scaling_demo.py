@@ -1,7 +1,7 @@
 """The input-scaling experiment (`make demo`): two seeded sweeps of the derivation's TestNet, their figures,
 the tables of docs/scaling.md, and a check of every claim that page makes.
 
-    python scripts/scaling_demo.py [--out runs/scaling-demo] [--seeds 0,1,2,3,4] [--jobs 2] [--docs DIR]
+    python scripts/scaling_demo.py [--out runs/scaling-demo] [--seeds 0,1,2,3,4] [--vectorize | --jobs 2] [--docs DIR]
 
 Writes OUT/sigmoid/ and OUT/relu/ (two normal sweep directories), OUT/report/ (results.csv, init-gradients.csv,
 gradient-norms.csv, scaling.png, curves.png, curves-relu.png) and prints the tables as Markdown. Then checks
@@ -42,13 +42,15 @@ SWEEPS = {  # name -> (--set overrides, --grid values), run with --grid seed=…
 }
 
 
-def run_sweeps(out, seeds, jobs):
+def run_sweeps(out, seeds, jobs, vectorize):
+    """Both sweeps; with ``vectorize``, each one stacked program (bit-identical to separate runs: docs/vectorize.md)."""
     for name, (overrides, grids) in SWEEPS.items():
         seed_grid = f"seed={','.join(map(str, seeds))}"
+        how = "--vectorize" if vectorize else f"--jobs {jobs}"
         print(f"nnctl sweep {CONFIG.relative_to(ROOT)} {' '.join('--set ' + o for o in overrides)} "
-              f"{' '.join('--grid ' + g for g in grids)} --grid {seed_grid} --jobs {jobs} --out {out / name}",
+              f"{' '.join('--grid ' + g for g in grids)} --grid {seed_grid} {how} --out {out / name}",
               file=sys.stderr)
-        sweep.run(CONFIG, [*grids, seed_grid], overrides, out / name, jobs=jobs, force=True)
+        sweep.run(CONFIG, [*grids, seed_grid], overrides, out / name, jobs=jobs, force=True, vectorize=vectorize)
 
 
 def read_runs(sweep_dir, group):
@@ -348,14 +350,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "scaling-demo")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds (default 0,1,2,3,4)")
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes, without --vectorize")
+    parser.add_argument("--vectorize", action="store_true", help="train each sweep as one stacked program")
     parser.add_argument("--reuse", action="store_true", help="report on the sweeps already in --out")
     parser.add_argument("--docs", type=Path, help="also copy the report here (docs/scaling)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"OpenBLAS kernel: {blas_kernel()}", file=sys.stderr)
     if not args.reuse:
-        run_sweeps(args.out, seeds, args.jobs)
+        run_sweeps(args.out, seeds, args.jobs, args.vectorize)
     runs = read_runs(args.out / "sigmoid", "sigmoid") + read_runs(args.out / "relu", "relu")
     init = measure_init(seeds)
     report_dir = report(args.out, runs, init)
