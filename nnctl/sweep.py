@@ -246,12 +246,14 @@ def _cell(value):
     return "" if value is None else str(value)
 
 
-def to_csv(keys, rows):
+def to_csv(keys, rows, header=None):
+    """``rows`` as CSV text under ``header`` (default: the results table's ``columns(keys)``)."""
+    header = columns(keys) if header is None else header
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns(keys))
+    writer.writerow(header)
     for row in rows:
-        writer.writerow([_cell(row[c]) for c in columns(keys)])
+        writer.writerow([_cell(row[c]) for c in header])
     return buf.getvalue()
 
 

@@ -7,8 +7,6 @@ the initial weights, the shuffling), so the spread over seeds is the spread a us
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 
 from . import config as config_mod
@@ -64,14 +62,9 @@ def summary_columns(point_keys):
 
 
 def to_csv(point_keys, points):
-    from .sweep import _cell
+    from .sweep import to_csv as table
 
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(summary_columns(point_keys))
-    for point in points:
-        writer.writerow([_cell(point[c]) for c in summary_columns(point_keys)])
-    return buf.getvalue()
+    return table(point_keys, points, summary_columns(point_keys))
 
 
 def format_table(point_keys, points):

@@ -38,8 +38,11 @@ def invoke(*args):
 
 
 def start(*args):
+    # SIGINT at its default in the child: a suite started in the background (`pytest &`) has it ignored, and a
+    # Python started so keeps ignoring it, as a shell's background job should
     return subprocess.Popen([sys.executable, "-m", "nnctl", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def write_config(path, config):
