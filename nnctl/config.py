@@ -343,7 +343,22 @@ def validate(config, where):
 
 def parse_yaml(text, where):
     """``text`` parsed as YAML (plain data only), or a ``ConfigError`` saying where and what is wrong:
-    invalid YAML, a key that is not plain text, or values nested deeper than ``MAX_DEPTH``."""
+    invalid YAML, a key that is not plain text, or values nested deeper than ``MAX_DEPTH``.
+
+    A sweep resolves its config file and override values once per run: a text parsed before is copied from
+    ``_PARSED`` rather than parsed again."""
+    key = (text, where)
+    if key not in _PARSED:
+        if len(_PARSED) >= 256:
+            _PARSED.clear()
+        _PARSED[key] = _parse_yaml(text, where)
+    return copy.deepcopy(_PARSED[key])
+
+
+_PARSED = {}
+
+
+def _parse_yaml(text, where):
     import yaml
 
     try:
