@@ -121,8 +121,8 @@ def _search_options(config_path, grids, overrides, dists, sample, sample_seed, s
         raise click.UsageError("--search tpe and --trials N go together")
     given = [name for name, value in apart.items() if value]
     if search and given:
-        raise click.UsageError(f"{given[0]}: does not combine with --search tpe, whose study continues by itself "
-                               f"and trains its trials in this machine's worker processes")
+        raise click.UsageError(f"{given[0]}: does not combine with --search tpe (a search continues its study "
+                               f"when run again, trains one seed per trial, in this machine's worker processes)")
     if search and sample:
         raise click.UsageError("--sample and --search exclude each other: give one")
     if (dists or sample_seed is not None) and not (sample or search):

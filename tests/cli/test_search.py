@@ -122,6 +122,13 @@ def test_sample_of_a_grid_draws_without_replacement(small, tmp_path, run_cli):
     (["--dist", "train.early_stopping=choice:true,false", "--search", "tpe", "--trials", "2"],
      "--search: train.early_stopping decides what a trial is scored by; fix it with --set"),
     (["--sample", "2"], "give the space to sweep"),
+    (["--dist", "train.alpha=uniform:0.1:1", "--search", "tpe", "--trials", "2", "--repeat", "2"],
+     "--repeat: does not combine with --search tpe"),
+    (["--dist", "train.alpha=uniform:0.1:1", "--search", "tpe", "--trials", "2", "--vectorize"],
+     "--vectorize: does not combine with --search tpe"),
+    (["--dist", "seed=int:0:9", "--sample", "2", "--repeat", "2"], "--repeat: seed is also drawn by --sample"),
+    (["--grid", "train.alpha=0.1,1", "--vectorize", "--scheduler", "tcp://127.0.0.1:9"],
+     "--vectorize: trains its stacks in this process, so it does not combine with --scheduler"),
 ])
 def test_bad_search_options_are_one_line_and_exit_2_before_anything_runs(small, tmp_path, run_cli, args, message):
     out = tmp_path / "sweep"
@@ -262,3 +269,18 @@ def test_two_processes_share_one_study(slower, tmp_path):
     assert len({t.user_attrs["worker"] for t in trials}) == 2  # both took part
     assert len({t.params["train.alpha"] for t in trials}) == 10  # each process has its own draws
     assert [r["run"][:9] for r in read_rows(out / "results.csv")] == [f"trial-{i:03d}" for i in range(10)]
+
+
+def test_sample_with_repeat_runs_every_drawn_point_with_each_seed(small, tmp_path, run_cli):
+    """--sample N --repeat K: the N drawn points, each with the seeds seed … seed+K−1, and their mean ± std;
+    stacked (--vectorize) to the same figures as one by one."""
+    args = ["sweep", small, *ALPHA, "--sample", "3", "--repeat", "2", "--json"]
+    plain = run_cli(*args, "--out", tmp_path / "plain")
+    stacked = run_cli(*args, "--vectorize", "--out", tmp_path / "stacked")
+    assert plain.exit_code == 0 and stacked.exit_code == 0, plain.stderr + stacked.stderr
+    runs, summary = json.loads(plain.stdout)["runs"], json.loads(plain.stdout)["points"]
+    drawn = list(dict.fromkeys(r["train.alpha"] for r in runs))
+    assert len(drawn) == 3 and [(r["train.alpha"], r["seed"]) for r in runs] == [(a, s) for a in drawn for s in (0, 1)]
+    assert [p["train.alpha"] for p in summary] == drawn and all(p["runs"] == 2 for p in summary)
+    figures = [{k: v for k, v in r.items() if k != "seconds"} for r in runs]
+    assert figures == [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads(stacked.stdout)["runs"]]
