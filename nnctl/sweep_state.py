@@ -45,8 +45,10 @@ def start(out_dir, keys, runs, force, resume):
 
 def _check_same_plan(path, plan, out_dir, runs):
     if not path.is_file():
+        from .sweep import RESULTS
+
         started = [n for n, _, _ in runs if RunDir(Path(out_dir) / n).path.exists()]
-        if started:  # run directories but no plan: which sweep made them cannot be told
+        if started or (Path(out_dir) / RESULTS).exists():  # no plan (a search's directory): whose it is cannot be told
             raise RunDirError(f"{out_dir}: has no {PLAN}, so nnctl cannot tell which sweep it holds; "
                               "use --force to start it afresh")
         return

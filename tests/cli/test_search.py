@@ -284,3 +284,16 @@ def test_sample_with_repeat_runs_every_drawn_point_with_each_seed(small, tmp_pat
     assert [p["train.alpha"] for p in summary] == drawn and all(p["runs"] == 2 for p in summary)
     figures = [{k: v for k, v in r.items() if k != "seconds"} for r in runs]
     assert figures == [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads(stacked.stdout)["runs"]]
+
+
+def test_resume_of_a_grid_sweep_refuses_a_search_directory(small, tmp_path, run_cli):
+    """A search's directory has results.csv but no sweep.json: --resume of a grid sweep there cannot tell what
+    it holds, and must not replace the search's table."""
+    out = tmp_path / "s"
+    assert run_cli("sweep", small, *ALPHA, "--search", "tpe", "--trials", 2, "--out", out, "-q").exit_code == 0
+    table = (out / "results.csv").read_bytes()
+    result = run_cli("sweep", small, "--grid", "train.alpha=0.1,0.2", "--out", out, "--resume", "-q")
+    assert result.exit_code == 2
+    assert result.stderr == (f"Error: {out}: has no sweep.json, so nnctl cannot tell which sweep it holds; "
+                             "use --force to start it afresh\n")
+    assert (out / "results.csv").read_bytes() == table and not (out / "alpha-0.1").exists()
