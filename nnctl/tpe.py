@@ -29,7 +29,7 @@ from . import seeding
 from .errors import ConfigError, MissingExtra, RunDirError
 from .files import write_text
 from .search import DIGITS, space
-from .sweep import FIGURES, RESULTS, _override, format_table, run_names, run_one, to_csv
+from .sweep import RESULTS, _execute, _override, error_row, format_table, run_names, to_csv
 from .text import number
 from .training.rundir import RunDir
 
@@ -67,20 +67,6 @@ class Objective:
         summary = json.loads(RunDir(run_dir).summary.read_text(encoding="utf-8"))
         value = summary["val_acc" if self.column == "best_val_acc" else "best_val_loss"]
         return value if isinstance(value, (int, float)) and math.isfinite(value) else None
-
-
-def train(todo, jobs):
-    """``(index, row)`` of each ``(index, config, where)`` of ``todo`` as it finishes, trained in ``jobs`` worker
-    processes. The runs' directories are the study's own, so any one already there was left by a process that
-    died (an adopted trial) and is trained again from the start (force)."""
-    from joblib import Parallel, delayed
-
-    tasks = (delayed(_task)(i, config, where) for i, config, where in todo)
-    yield from Parallel(n_jobs=min(jobs, len(todo)), return_as="generator")(tasks)
-
-
-def _task(index, config, where):
-    return index, run_one(config, True, where)
 
 
 def _suggest(trial, d):
@@ -228,13 +214,13 @@ class Search:
                     try:
                         config = config_mod.load(self.config_path, [*self.overrides, *fixed])
                     except ConfigError as exc:  # a combination of values the config refuses: a failed trial
-                        failed = {**dict.fromkeys(FIGURES), "epochs": 0, "status": "error", "seconds": 0.0,
-                                  "message": str(exc)}
-                        self.tell(study, trial, self.scored({**rows[i], **failed}), on_result)
+                        self.tell(study, trial, self.scored({**rows[i], **error_row(str(exc), 0.0)}), on_result)
                         continue
                     config["output"]["dir"] = str(self.out_dir / name)
                     todo.append((i, config, f"{self.config_path} [{name}]"))
-                for i, result in train(todo, jobs) if todo else ():
+                # the sweep's local trainings, with force: a trial's directory already there was left by a
+                # process that died (an adopted trial), and the trial trains again from the start
+                for i, result in _execute(todo, False, jobs, None, self.out_dir) if todo else ():
                     self.tell(study, batch[i][0], self.scored({**rows[i], **result}), on_result)
         (self.out_dir / WORKERS / f"{worker}.lock").unlink(missing_ok=True)
         return self.write_results(study)
