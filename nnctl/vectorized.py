@@ -193,9 +193,7 @@ def _result(t, summary, diverged=None, seconds=None):
 
 
 def _failed(exc, where, began):
-    from .sweep import FIGURES
+    from .sweep import error_row
 
-    result = dict.fromkeys(FIGURES)
     message = str(exc) if isinstance(exc, NnctlError) else f"{where}: {type(exc).__name__}: {exc}"
-    result.update(epochs=0, status="error", message=message, seconds=round(time.perf_counter() - began, 3))
-    return result
+    return error_row(message, round(time.perf_counter() - began, 3))
