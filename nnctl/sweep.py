@@ -185,12 +185,12 @@ def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_resu
             out_dir = distributed.absolute(out_dir, runs)
         kept = sweep_state.start(out_dir, keys, runs, force, resume)
         # the grid's values as given, before a run fills in what the data decides (model.hidden -> model.layers)
-        points = [{k: copy.deepcopy(config_mod.get(config, k)) for k in keys} for _, _, config in runs]
-        rows = [{"run": runs[i][0], **points[i], **kept[i]} if i in kept else None for i in range(len(runs))]
+        values = [{k: copy.deepcopy(config_mod.get(config, k)) for k in keys} for _, _, config in runs]
+        rows = [{"run": runs[i][0], **values[i], **kept[i]} if i in kept else None for i in range(len(runs))]
         todo = [(i, runs[i][2], f"{config_path} [{runs[i][0]}]") for i in range(len(runs)) if i not in kept]
         results = _execute(todo, resume, jobs, client, out_dir, vectorize, stop) if todo else ()
         for done, (i, result) in enumerate(results, len(kept) + 1):  # as runs finish
-            rows[i] = {"run": runs[i][0], **points[i], **result}
+            rows[i] = {"run": runs[i][0], **values[i], **result}
             if on_result:
                 on_result(rows[i], done, len(runs))
     write_text(out_dir / RESULTS, to_csv(keys, rows))
