@@ -51,10 +51,6 @@ class Stack:
         self._work = {}
         self._tally = None
 
-    @property
-    def K(self):
-        return len(self.X)
-
     def views(self, k):
         return {key: self.P[key][k] for key in self.keys}
 
