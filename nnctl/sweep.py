@@ -157,6 +157,19 @@ def _epochs_done(run_dir):
     return records[-1]["epoch"] if records else 0
 
 
+def check_options(grids, sampled=None, repeat=1, vectorize=False, scheduler=None):
+    """Refuse what ``run`` does not combine (``ConfigError``): ``vectorize`` with a ``scheduler``, and with
+    ``repeat`` > 1 a ``seed`` among the ``grids`` keys or among the keys ``--sample`` drew (``sampled``)."""
+    if vectorize and scheduler is not None:
+        raise ConfigError("--vectorize: trains its stacks in this process, so it does not combine with "
+                          "--scheduler; leave one out")
+    if repeat > 1 and any(parse_grid(g)[0] == "seed" for g in grids):
+        raise ConfigError("--repeat: seed is also a --grid key; --repeat K runs each point with the seeds "
+                          "seed … seed+K−1, so set the first with --set seed=N instead")
+    if repeat > 1 and sampled is not None and "seed" in sampled:
+        raise ConfigError("--repeat: seed is also drawn by --sample; set the first seed with --set seed=N instead")
+
+
 def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_result=None, scheduler=None,
         resume=False, repeat=1, vectorize=False, stop=None, points=None):
     """Run a sweep; write ``out/results.csv`` (and ``summary.csv`` when ``repeat`` > 1); return
@@ -169,13 +182,8 @@ def run(config_path, grids, overrides=(), out=None, jobs=1, force=False, on_resu
     (``--sample``), each with the seeds of ``repeat``."""
     from . import distributed, sweep_repeat, sweep_state
 
-    if vectorize and scheduler is not None:
-        raise ConfigError("--vectorize: trains its stacks in this process, so it does not combine with "
-                          "--scheduler; leave one out")
-
+    check_options(grids, points[0] if points is not None else None, repeat, vectorize, scheduler)
     grids, overrides = sweep_repeat.with_seeds(config_path, grids, overrides, repeat)
-    if points is not None and repeat > 1 and "seed" in points[0]:
-        raise ConfigError("--repeat: seed is also drawn by --sample; set the first seed with --set seed=N instead")
     if points is not None and repeat > 1:  # the seeds with_seeds added as a last grid key, for every point
         seeds = parse_grid(grids[-1])[1]
         points = ([*points[0], "seed"], [(*combo, seed) for combo in points[1] for seed in seeds])

@@ -10,21 +10,16 @@ from __future__ import annotations
 import math
 
 from . import config as config_mod
-from .errors import ConfigError
 from .text import number
 
 SUMMARY = "summary.csv"  # the sweep directory's table of points, beside results.csv
 
 
 def with_seeds(config_path, grids, overrides, repeat):
-    """``(grids, overrides)`` with ``--grid seed=s,…,s+K−1`` added (and a ``--set seed`` folded into it)."""
+    """``(grids, overrides)`` with ``--grid seed=s,…,s+K−1`` added (and a ``--set seed`` folded into it); a
+    ``seed`` among the ``grids`` keys is refused before (``sweep.check_options``)."""
     if repeat == 1:
         return grids, overrides
-    from .sweep import parse_grid
-
-    if any(parse_grid(g)[0] == "seed" for g in grids):
-        raise ConfigError("--repeat: seed is also a --grid key; --repeat K runs each point with the seeds "
-                          "seed … seed+K−1, so set the first with --set seed=N instead")
     seed = config_mod.load(config_path, overrides)["seed"]
     rest = [o for o in overrides if config_mod.parse_override(o)[0] != "seed"]
     return [*grids, "seed=" + ",".join(str(seed + i) for i in range(repeat))], rest

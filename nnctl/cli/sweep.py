@@ -77,9 +77,15 @@ def sweep(ctx, config_path, grids, overrides, out, jobs, scheduler, resume, repe
         if not quiet:
             note("nnctl sweep: stopping the stacked runs after this epoch (a second Ctrl-C or SIGTERM aborts at once)")
 
-    points = _search_options(config_path, grids, overrides, dists, sample, sample_seed, search, trials, quiet,
-                             {"--scheduler": scheduler, "--resume": resume, "--repeat": repeat > 1,
-                              "--vectorize": vectorize})
+    points, drawn = _search_options(config_path, grids, overrides, dists, sample, sample_seed, search, trials,
+                                    {"--scheduler": scheduler, "--resume": resume, "--repeat": repeat > 1,
+                                     "--vectorize": vectorize})
+    if not search:  # refused before the note of the points drawn, so that an error is the one line on stderr
+        from ..sweep import check_options
+
+        check_options(grids, points[0] if points is not None else None, repeat, vectorize, scheduler)
+    if drawn and not quiet:
+        note(drawn)
     with TerminateAsInterrupt():  # SIGTERM stops the workers as Ctrl-C does: no run outlives the sweep
         try:  # a stack stops at an epoch boundary, every run's last.npz brought up to it
             if search:
@@ -114,9 +120,9 @@ def sweep(ctx, config_path, grids, overrides, out, jobs, scheduler, resume, repe
         note(f"nnctl sweep: {len(rows)} runs ({counts}); {'tables' if repeat > 1 else 'table'} in {tables}")
 
 
-def _search_options(config_path, grids, overrides, dists, sample, sample_seed, search, trials, quiet, apart):
+def _search_options(config_path, grids, overrides, dists, sample, sample_seed, search, trials, apart):
     """Check how the search options combine (``apart``: the sweep options a search does not take, by name);
-    for ``--sample``, the points to run (else ``None``)."""
+    for ``--sample``, ``(the points to run, a note saying how they were drawn)``, else ``(None, None)``."""
     if search and trials is None or trials is not None and not search:
         raise click.UsageError("--search tpe and --trials N go together")
     given = [name for name, value in apart.items() if value]
@@ -131,13 +137,11 @@ def _search_options(config_path, grids, overrides, dists, sample, sample_seed, s
         raise click.UsageError("give the space to sweep: --grid KEY=V1,V2,… (or --dist KEY=SPEC with --sample "
                                "or --search)")
     if not sample:
-        return None
+        return None, None
     from ..search import sample_points
 
     keys, combos, seed = sample_points(config_path, grids, dists, overrides, sample, sample_seed)
-    if not quiet:
-        source = "--sample-seed" if sample_seed is not None else "the config's seed"
-        points = f"{len(combos)} distinct point{'s' * (len(combos) != 1)}"
-        size = "" if len(combos) == sample else f"; the space holds only {points}: each runs once"
-        note(f"nnctl sweep: {points} drawn with seed {seed} ({source}){size}")
-    return keys, combos
+    source = "--sample-seed" if sample_seed is not None else "the config's seed"
+    points = f"{len(combos)} distinct point{'s' * (len(combos) != 1)}"
+    size = "" if len(combos) == sample else f"; the space holds only {points}: each runs once"
+    return (keys, combos), f"nnctl sweep: {points} drawn with seed {seed} ({source}){size}"
