@@ -15,7 +15,7 @@ import socket
 from pathlib import Path
 
 from .config import DATA_PATHS
-from .errors import ClusterError, NnctlError
+from .errors import ClusterError, MissingExtra, NnctlError
 
 CONNECT_SECONDS = 5  # an unreachable scheduler is refused after this long
 WORKERS_SECONDS = 10  # a scheduler without workers: how long to wait for the first to join
@@ -137,7 +137,7 @@ def connect(address):
         import distributed
         from distributed.comm import get_address_host_port
     except ImportError:
-        raise ClusterError(f"--scheduler: needs Dask distributed; {INSTALL}") from None
+        raise MissingExtra(f"--scheduler: needs Dask distributed; {INSTALL}") from None
     import logging
 
     try:

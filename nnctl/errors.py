@@ -24,7 +24,7 @@ class RunDirError(NnctlError):
 
 
 class ClusterError(NnctlError):
-    """A Dask cluster that cannot run the sweep: not installed, unreachable, no workers, no shared files."""
+    """A Dask cluster that cannot run the sweep: unreachable, no workers, no shared files."""
 
 
 class TrainingDiverged(NnctlError):

@@ -27,7 +27,7 @@ import time
 
 from ..config import DEFAULTS, SCHEMA, get
 from ..data.splitting import SPLITS
-from ..errors import ConfigError, RunDirError
+from ..errors import MissingExtra, RunDirError
 from .rundir import EVENTS_SUFFIX, HPARAMS_SUFFIX
 
 INSTALL = "pip install 'nnctl[tensorboard]'"
@@ -41,7 +41,7 @@ def check(run_dir, where):
     try:
         import tensorboardX  # noqa: F401
     except ImportError:
-        raise ConfigError(f"{where}: output.tensorboard: needs tensorboardX, which is not installed; "
+        raise MissingExtra(f"{where}: output.tensorboard: needs tensorboardX, which is not installed; "
                           f"{INSTALL}") from None
     if run_dir.tensorboard.is_symlink():
         raise RunDirError(f"{run_dir.tensorboard}: is a symbolic link; nnctl follows no link out of a run "
