@@ -27,6 +27,12 @@ def layout(keys, runs):
     return others[:-1], others[-1]
 
 
+def _is_grid(keys, runs):
+    """Whether the runs' values of ``keys`` are every combination of each key's values (a grid's product)."""
+    combos = {tuple(r["values"][k] for k in keys) for r in runs}
+    return len(combos) == math.prod(len({r["values"][k] for r in runs}) for k in keys)
+
+
 def best_run(runs):
     """The run with the lowest final validation loss (as ``nnctl runs`` marks it), among runs that ended well."""
     scored = [r for r in runs if r["status"] in ("ok", "") and _number(r["val_loss"]) is not None]
@@ -69,14 +75,16 @@ def draw(plt, sweep_dir, keys, runs, metric="val_loss"):
     panel_keys, colour_key = layout(keys, runs)
     panels, (rows, cols) = _panels(panel_keys, runs)
     top = None
-    if len(panels) > MAX_PANELS:  # one panel; only the best few in colour
+    if len(panels) > MAX_PANELS or not _is_grid([*panel_keys, colour_key] if colour_key else [], runs):
+        # too many panels, or points drawn rather than a grid (--sample, --search): one panel, the best in colour
         panels, (rows, cols), colour_key = [("", runs)], (1, 1), None
         ranked = sorted((r for r in runs if _number(r["val_loss"]) is not None), key=lambda r: _number(r["val_loss"]))
         top = ranked[:TOP]
     values = list(dict.fromkeys(r["values"][colour_key] for r in runs)) if colour_key else []
     palette = plt.get_cmap("tab10" if len(values) <= 10 else "viridis")
     colour = {v: palette(i if len(values) <= 10 else i / max(1, len(values) - 1)) for i, v in enumerate(values)}
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols + 1.0, 2.9 * rows + 1.0), sharex=True, sharey=True,
+    width = 3.6 * cols + 1.0 if top is None else 11.0  # one panel of the top runs: wide, for their legend
+    fig, axes = plt.subplots(rows, cols, figsize=(width, 2.9 * rows + 1.0), sharex=True, sharey=True,
                              squeeze=False)
     best = best_run(runs)
     handles = {}
@@ -103,7 +111,8 @@ def draw(plt, sweep_dir, keys, runs, metric="val_loss"):
                 handles.setdefault(f"best: {_label(keys, r['values'])}",
                                    ax.plot(x[-1], v[-1], "*", color="black", markersize=13, zorder=5)[0])
         diverged = sum(r["status"] == "diverged" for r in members)  # those diverged at epoch 1 draw no line
-        ax.set_title((title or f"{len(members)} runs") + (f" ({diverged} diverged)" if diverged else ""), fontsize=9,
+        default = f"{len(members)} runs" if top is None else f"the {len(top)} lowest validation losses in colour"
+        ax.set_title((title or default) + (f" ({diverged} diverged)" if diverged else ""), fontsize=9,
                      color="red" if diverged else "black")
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[len(panels):]:
@@ -122,13 +131,13 @@ def draw(plt, sweep_dir, keys, runs, metric="val_loss"):
         short = colour_key.rsplit(".", 1)[-1] if colour_key else None
         handles = {**{f"{short}={v}": Line2D([], [], color=colour[v]) for v in values},
                    **{k: h for k, h in handles.items() if not short or not k.startswith(f"{short}=")}}
-    ncol = min(len(handles), 6)
+    ncol = min(len(handles), 6 if top is None else 2)  # the top runs' labels name every key
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=ncol, fontsize=9, frameon=False)
     seeds = any(k.rsplit(".", 1)[-1] == REPLICATE for k in keys if len({r["values"][k] for r in runs}) > 1)
     fig.suptitle(f"{sweep_dir}: {METRICS[metric]} of {len(runs)} runs"
                  + ("; the seeds of a setting share its colour" if seeds else ""), fontsize=11)
     legend = 0.3 * math.ceil(len(handles) / max(ncol, 1)) + 0.2  # inches under the panels
-    fig.set_size_inches(3.6 * cols + 1.0, 2.9 * rows + 0.6 + legend)
+    fig.set_size_inches(width, 2.9 * rows + 0.6 + legend)
     fig.tight_layout(rect=(0, legend / (2.9 * rows + 0.6 + legend), 1, 0.97))
     return fig
 

@@ -109,10 +109,16 @@ def train_group(configs, wheres, force=False, resume=False, stop=None, on_result
 
 
 def _fit_alone(t, stop, began):
+    """A run of a group trained on its own: its result, or its row for a failure, as ``sweep.run_one`` gives;
+    an interrupt still ends the sweep (its run is resumable)."""
     try:
         summary = t.fit(stop=stop)
     except TrainingDiverged as exc:
         return _result(t, None, exc, time.perf_counter() - began)
+    except Interrupted:
+        raise
+    except Exception as exc:  # noqa: BLE001 — one broken run is a row, as in sweep.run_one
+        return _failed(exc, t.where, began)
     return _result(t, summary, seconds=time.perf_counter() - began)
 
 

@@ -252,3 +252,31 @@ def test_plot_of_a_large_sweep_is_small_multiples_with_the_best_run_and_divergen
     result = invoke("plot", sweep, "--metric", "val_acc", "--out", figure)
     assert result.exit_code == 0, result.stderr
     assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_of_drawn_points_is_one_panel_with_the_best_runs_in_colour(small_config, tmp_path):
+    """--sample points are no grid: small multiples of them would be a panel per point, so one panel holds every
+    run, the 8 with the lowest validation loss coloured and named, the others grey."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nnctl import sweep_figure
+    from nnctl.sweep import read_results
+
+    sweep = tmp_path / "sampled"
+    result = invoke("sweep", small_config, "--dist", "train.alpha=loguniform:0.01:5",
+                    "--dist", "train.lambda=loguniform:1e-5:1e-2", "--sample", "12", "--out", sweep, "-q")
+    assert result.exit_code == 0, result.stderr
+    keys, table = read_results(sweep)
+    table = [{**row, "values": {k: row[k] for k in keys}, "run_dir": sweep / row["run"]} for row in table]
+    fig = sweep_figure.draw(plt, sweep, keys, table)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == 1 and panels[0].get_title() == "the 8 lowest validation losses in colour"
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    ranked = sorted(table, key=lambda r: float(r["val_loss"]))
+    named = [f"alpha={r['train.alpha']}, lambda={r['train.lambda']}" for r in ranked]
+    assert "other runs" in legend and f"best: {named[0]}" in legend
+    assert set(named[1:8]) <= set(legend) and not set(named[8:]) & set(legend)
+    plt.close(fig)
