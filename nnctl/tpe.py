@@ -29,6 +29,7 @@ from . import seeding
 from .errors import ConfigError, MissingExtra, RunDirError
 from .files import write_text
 from .search import DIGITS, space
+from .sweep_state import PLAN
 from .sweep import RESULTS, _execute, _override, error_row, format_table, run_names, to_csv
 from .text import number
 from .training.rundir import RunDir
@@ -135,9 +136,9 @@ class Search:
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
         journal = self.out_dir / JOURNAL
-        if not journal.exists() and (self.out_dir / RESULTS).exists() and not self.force:
-            raise RunDirError(f"{self.out_dir}: already holds a sweep ({self.out_dir / RESULTS}); "
-                              "use --force to replace it")
+        taken = [p for p in (self.out_dir / RESULTS, self.out_dir / PLAN) if p.exists()]  # a grid sweep's, maybe unfinished
+        if not journal.exists() and taken and not self.force:
+            raise RunDirError(f"{self.out_dir}: already holds a sweep ({taken[0]}); use --force to replace it")
         try:
             (self.out_dir / WORKERS).mkdir(parents=True, exist_ok=True)
             if self.force:

@@ -300,3 +300,14 @@ def test_resume_of_a_grid_sweep_refuses_a_search_directory(small, tmp_path, run_
     assert result.stderr == (f"Error: {out}: has no sweep.json, so nnctl cannot tell which sweep it holds; "
                              "use --force to start it afresh\n")
     assert (out / "results.csv").read_bytes() == table and not (out / "alpha-0.1").exists()
+
+
+def test_a_search_refuses_a_grid_sweeps_directory_even_unfinished(small, tmp_path, run_cli):
+    """A grid sweep's directory (its sweep.json, with or without results.csv) is not joined by a search."""
+    out = tmp_path / "sweep"
+    assert run_cli("sweep", small, "--grid", "train.alpha=0.1,0.5", "--out", out, "-q").exit_code == 0
+    (out / "results.csv").unlink()  # as a sweep stopped before its table
+    result = run_cli("sweep", small, *ALPHA, "--search", "tpe", "--trials", "2", "--out", out, "-q")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: {out}: already holds a sweep ({out / 'sweep.json'}); use --force to replace it"
+    assert not (out / "study.journal").exists()
