@@ -8,11 +8,10 @@ import re
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 
+from cli_helpers import invoke
 from nnctl import config as config_mod
 from nnctl.training import checkpoint
-from nnctl.cli import cli
 from nnctl.errors import TrainingDiverged
 from nnctl.sweep import format_table, run_names
 from nnctl.training.trainer import Trainer
@@ -21,17 +20,6 @@ SMALL = {"data": {"source": "moons", "n_samples": 120}, "train": {"epochs": 3, "
 # ReLU units are positively homogeneous, so inputs ×1000 with no scaler and a huge α overflow in a few epochs.
 DIVERGING = ["--set", "model.activation=relu", "--set", "data.input_scale=1000", "--set", "data.scaler=none",
              "--set", "train.alpha=1e6", "--set", "train.epochs=20"]
-
-
-def invoke(*args):
-    try:
-        runner = CliRunner(mix_stderr=False)
-    except TypeError:  # click ≥ 8.2 always keeps stderr apart
-        runner = CliRunner()
-    result = runner.invoke(cli, [str(a) for a in args], prog_name="nnctl")
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 @pytest.fixture

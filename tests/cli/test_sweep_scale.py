@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from nnctl.cli import cli
+from cli_helpers import invoke
 from nnctl.training import checkpoint
 
 SMALL = {"data": {"source": "moons", "n_samples": 120}, "train": {"epochs": 5, "batch_size": 16}}
@@ -24,17 +23,6 @@ SMALL = {"data": {"source": "moons", "n_samples": 120}, "train": {"epochs": 5, "
 SLOW = {"data": {"source": "moons", "n_samples": 300}, "train": {"epochs": 2500, "batch_size": 4},
         "output": {"checkpoint_every": 50}}
 GRID = ["--grid", "train.alpha=0.1,0.5", "--grid", "model.layers=[2,3,2],[2,6,2]"]
-
-
-def invoke(*args):
-    try:
-        runner = CliRunner(mix_stderr=False)
-    except TypeError:  # click ≥ 8.2 always keeps stderr apart
-        runner = CliRunner()
-    result = runner.invoke(cli, [str(a) for a in args], prog_name="nnctl")
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def start(*args):

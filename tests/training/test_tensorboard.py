@@ -154,12 +154,19 @@ cli.main(sys.argv[1:], prog_name="nnctl")
 """
 
 
-def test_a_run_killed_between_checkpoints_and_resumed_shows_the_resumed_values_once(run_cli, tiny_config, tmp_path):
+def killed_run(script, tiny_config, tmp_path):
+    """A 9-epoch run with checkpoints every 5 epochs, trained by ``script`` until it SIGKILLs itself:
+    ``(config, run directory)``."""
     config = tiny_config(train={"epochs": 9}, output={"checkpoint_every": 5, "tensorboard": True})
     run = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-c", KILLER, "train", str(config), "--out", str(run), "-q"],
+    proc = subprocess.run([sys.executable, "-c", script, "train", str(config), "--out", str(run), "-q"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
+    return config, run
+
+
+def test_a_run_killed_between_checkpoints_and_resumed_shows_the_resumed_values_once(run_cli, tiny_config, tmp_path):
+    config, run = killed_run(KILLER, tiny_config, tmp_path)
     stale = scalars(run)
     assert [s for s, _ in stale["loss/train"]] == [1, 2, 3, 4, 5, 6, 7]
     assert stale["loss/train"][6][1] > 1000  # the killed run's epoch 7 is on disk
@@ -192,11 +199,7 @@ cli.main(sys.argv[1:], prog_name="nnctl")
 
 
 def test_every_epoch_a_checkpoint_holds_is_on_disk_when_the_run_is_killed(run_cli, tiny_config, tmp_path):
-    config = tiny_config(train={"epochs": 9}, output={"checkpoint_every": 5, "tensorboard": True})
-    run = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-c", KILLED_AT_CHECKPOINT, "train", str(config), "--out", str(run), "-q"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    config, run = killed_run(KILLED_AT_CHECKPOINT, tiny_config, tmp_path)
     assert per_epoch(scalars(run)) == expected_scalars(run, 0.5)
     assert [s for s, _ in scalars(run)["loss/train"]] == [1, 2, 3, 4, 5]
     assert run_cli("train", config, "--out", run, "--resume", "-q").exit_code == 0
